@@ -1,0 +1,74 @@
+package runtime
+
+import "time"
+
+// Spec is everything needed to run one container on this host. It holds plain
+// values only: the project package turns a compose service and its image into
+// a Spec, and the runtime never sees a compose type.
+type Spec struct {
+	// Name is the container name, unique on the host ("hello-web-1"). It
+	// names the container's directory, its cgroup and its log prefix.
+	Name     string            `json:"name"`
+	Hostname string            `json:"hostname"`
+	Labels   map[string]string `json:"labels,omitempty"`
+
+	// Image is the reference the user wrote; ImageID is the image's config
+	// digest ("sha256:…"), which is what "in use" checks compare.
+	Image   string `json:"image"`
+	ImageID string `json:"imageId"`
+	// Layers are the image's unpacked layer directories, lowest first. They
+	// are shared read-only by every container of the image: the container's
+	// root is an overlay of them with the container's own upper directory.
+	Layers []string `json:"layers"`
+
+	// Args is the process to run: entrypoint and command, already merged by
+	// docker's rules. Args[0] is looked up in the container's PATH.
+	Args []string `json:"args"`
+	Env  []string `json:"env"`
+	// Cwd is the working directory inside the container ("/" when empty); it
+	// is created if missing, as docker does.
+	Cwd string `json:"cwd,omitempty"`
+	// User is "uid", "uid:gid", "name" or "name:group", resolved against the
+	// image's /etc/passwd and /etc/group. Empty means root.
+	User string `json:"user,omitempty"`
+
+	Mounts         []Mount `json:"mounts,omitempty"`
+	ReadonlyRootfs bool    `json:"readonlyRootfs,omitempty"`
+
+	// StopSignal is sent first on stop ("SIGTERM" when empty); SIGKILL
+	// follows after StopTimeout (10s when zero).
+	StopSignal  string        `json:"stopSignal,omitempty"`
+	StopTimeout time.Duration `json:"stopTimeout,omitempty"`
+
+	// Hosts are extra /etc/hosts lines ("10.0.0.2 db").
+	Hosts []string `json:"hosts,omitempty"`
+}
+
+// MountType says how a Mount's source becomes visible in the container.
+type MountType string
+
+const (
+	// MountBind binds a host path (a bind mount or a named volume's data
+	// directory) onto Target.
+	MountBind MountType = "bind"
+	// MountTmpfs mounts a fresh tmpfs on Target.
+	MountTmpfs MountType = "tmpfs"
+)
+
+// Mount is one filesystem mounted into the container after its root.
+type Mount struct {
+	Type MountType `json:"type"`
+	// Source is an absolute host path (MountBind); unused for tmpfs.
+	Source string `json:"source,omitempty"`
+	// Target is an absolute path inside the container. It is resolved inside
+	// the container root: no symlink in the image can send it outside.
+	Target   string `json:"target"`
+	ReadOnly bool   `json:"readOnly,omitempty"`
+	// CopyUp copies what the image holds at Target into Source before the
+	// mount when Source is empty: docker's behaviour for a new named volume.
+	CopyUp bool `json:"copyUp,omitempty"`
+	// TmpfsSize is the size limit in bytes (0: the kernel's default);
+	// TmpfsMode the mode of its root (0: 01777).
+	TmpfsSize int64  `json:"tmpfsSize,omitempty"`
+	TmpfsMode uint32 `json:"tmpfsMode,omitempty"`
+}

@@ -8,7 +8,10 @@ import "time"
 type Spec struct {
 	// Name is the container name, unique on the host ("hello-web-1"). It
 	// names the container's directory, its cgroup and its log prefix.
-	Name     string            `json:"name"`
+	Name string `json:"name"`
+	// ID is a random 64-hex-digit identity, as docker's container ID; its
+	// first 12 digits are the default hostname.
+	ID       string            `json:"id"`
 	Hostname string            `json:"hostname"`
 	Labels   map[string]string `json:"labels,omitempty"`
 

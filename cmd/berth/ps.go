@@ -1,0 +1,151 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/docker/go-units"
+	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth/project"
+	"github.com/berth-dev/berth/runtime"
+)
+
+// psEntry is one container as `ps --format json` prints it, with docker
+// compose's field names.
+type psEntry struct {
+	ID         string            `json:"ID"`
+	Name       string            `json:"Name"`
+	Image      string            `json:"Image"`
+	Command    string            `json:"Command"`
+	Project    string            `json:"Project"`
+	Service    string            `json:"Service"`
+	CreatedAt  string            `json:"CreatedAt"`
+	RunningFor string            `json:"RunningFor"`
+	State      string            `json:"State"`
+	Status     string            `json:"Status"`
+	ExitCode   int               `json:"ExitCode"`
+	Health     string            `json:"Health"`
+	Ports      string            `json:"Ports"`
+	Labels     map[string]string `json:"Labels"`
+	Pid        int               `json:"Pid,omitempty"`
+	Error      string            `json:"Error,omitempty"`
+}
+
+func (c *cli) psCommand() *cobra.Command {
+	var all, quiet, services bool
+	var format string
+	cmd := &cobra.Command{
+		Use:   "ps [SERVICE...]",
+		Short: "List containers",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, err := c.projectNameOnly(cmd)
+			if err != nil {
+				return err
+			}
+			e, err := c.engine()
+			if err != nil {
+				return err
+			}
+			cs, err := e.Containers(name, args, all)
+			if err != nil {
+				return err
+			}
+			switch {
+			case quiet:
+				for _, ct := range cs {
+					fmt.Fprintln(c.stdout, ct.Spec.ID)
+				}
+				return nil
+			case services:
+				seen := map[string]bool{}
+				for _, ct := range cs {
+					if s := ct.Spec.Labels[project.LabelService]; !seen[s] {
+						seen[s] = true
+						fmt.Fprintln(c.stdout, s)
+					}
+				}
+				return nil
+			case format == "json":
+				enc := json.NewEncoder(c.stdout)
+				for _, ct := range cs {
+					if err := enc.Encode(newPsEntry(ct)); err != nil {
+						return err
+					}
+				}
+				return nil
+			case format == "table" || format == "":
+				tw := tabwriter.NewWriter(c.stdout, 0, 8, 3, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tIMAGE\tCOMMAND\tSERVICE\tCREATED\tSTATUS\tPORTS")
+				for _, ct := range cs {
+					en := newPsEntry(ct)
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", en.Name, en.Image, quoteCommand(en.Command), en.Service, en.RunningFor, en.Status, en.Ports)
+				}
+				return tw.Flush()
+			default:
+				return fmt.Errorf("--format %q: use table or json", format)
+			}
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVarP(&all, "all", "a", false, "show all containers, also stopped ones")
+	f.BoolVarP(&quiet, "quiet", "q", false, "only show IDs")
+	f.BoolVar(&services, "services", false, "only show service names")
+	f.StringVar(&format, "format", "table", "table or json")
+	return cmd
+}
+
+func newPsEntry(ct *runtime.Container) psEntry {
+	st := ct.State
+	return psEntry{
+		ID:         ct.Spec.ID,
+		Name:       ct.Spec.Name,
+		Image:      ct.Spec.Image,
+		Command:    strings.Join(ct.Spec.Args, " "),
+		Project:    ct.Spec.Labels[project.LabelProject],
+		Service:    ct.Spec.Labels[project.LabelService],
+		CreatedAt:  st.CreatedAt.Format("2006-01-02 15:04:05 -0700 MST"),
+		RunningFor: units.HumanDuration(time.Since(st.CreatedAt)) + " ago",
+		State:      string(st.Status),
+		Status:     statusText(st),
+		ExitCode:   st.ExitCode,
+		Labels:     ct.Spec.Labels,
+		Pid:        st.Pid,
+		Error:      st.Error,
+	}
+}
+
+// statusText is the STATUS column: running, exited (N), created, dead.
+func statusText(st runtime.State) string {
+	switch st.Status {
+	case runtime.Exited, runtime.Dead:
+		return fmt.Sprintf("%s (%d)", st.Status, st.ExitCode)
+	default:
+		return string(st.Status)
+	}
+}
+
+// quoteCommand shortens a command as docker does: "sh -c 'while…".
+func quoteCommand(s string) string {
+	const max = 20
+	if r := []rune(s); len(r) > max {
+		s = string(r[:max-1]) + "…"
+	}
+	return `"` + s + `"`
+}
+
+// projectNameOnly finds the project name for commands that only read state
+// (ps, logs): -p, or the compose file's project, as docker compose does.
+func (c *cli) projectNameOnly(cmd *cobra.Command) (string, error) {
+	if c.projectName != "" && len(c.files) == 0 {
+		return c.projectName, nil
+	}
+	p, err := c.load(cmd.Context())
+	if err != nil {
+		return "", err
+	}
+	return p.Name, nil
+}

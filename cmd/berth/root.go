@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/berth-dev/berth/project"
+)
+
+// exitError carries a process exit code through cobra without a message.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// cli holds what every command shares: the global flags and the streams.
+type cli struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+
+	files       []string
+	projectName string
+	projectDir  string
+	envFiles    []string
+	profiles    []string
+	noColor     bool
+}
+
+func run(args []string) int {
+	c := &cli{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}
+	root := c.rootCommand()
+	root.SetArgs(args)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	var ee exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	fmt.Fprintln(c.stderr, "Error: "+oneLine(err.Error()))
+	return 1
+}
+
+// oneLine keeps an error on one line: errors.Join and some libraries use newlines.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
+}
+
+func (c *cli) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "berth",
+		Short: "Run Compose projects as isolated Linux containers, with no daemon",
+		Long: "berth reads compose.yaml and runs every service as a real container (its own\n" +
+			"namespaces, cgroup and overlay root), with no Docker daemon: the same file,\n" +
+			"commands and flags as docker compose.",
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	root.SetOut(c.stdout)
+	root.SetErr(c.stderr)
+	f := root.PersistentFlags()
+	f.StringArrayVarP(&c.files, "file", "f", nil, "compose configuration files (repeatable, merged in order)")
+	f.StringVarP(&c.projectName, "project-name", "p", "", "project name")
+	f.StringVar(&c.projectDir, "project-directory", "", "alternate working directory (default: the first compose file's folder)")
+	f.StringArrayVar(&c.envFiles, "env-file", nil, "alternate environment files")
+	f.StringArrayVar(&c.profiles, "profile", nil, "profiles to enable")
+	f.BoolVar(&c.noColor, "no-color", false, "produce monochrome output")
+	root.AddCommand(
+		c.upCommand(), c.downCommand(), c.psCommand(), c.logsCommand(),
+		c.startCommand(), c.stopCommand(), c.restartCommand(), c.rmCommand(),
+		c.configCommand(), c.imagesCommand(), c.rmiCommand(), c.imageCommand(),
+		c.versionCommand(),
+	)
+	return root
+}
+
+// load reads the compose project with docker compose's option chain and
+// prints the loader's warnings.
+func (c *cli) load(ctx context.Context) (*types.Project, error) {
+	p, warnings, err := project.Load(ctx, project.LoadOptions{
+		Files:       c.files,
+		ProjectName: c.projectName,
+		ProjectDir:  c.projectDir,
+		EnvFiles:    c.envFiles,
+		Profiles:    c.profiles,
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range warnings {
+		fmt.Fprintln(c.stderr, "WARN "+w)
+	}
+	return p, nil
+}
+
+// engine opens the state under BERTH_ROOT, printing progress to stderr.
+func (c *cli) engine() (*project.Engine, error) {
+	return project.Open(project.Options{Root: os.Getenv("BERTH_ROOT"), Events: c.printEvent})
+}
+
+func (c *cli) printEvent(e project.Event) {
+	switch e.Kind {
+	case project.Warning:
+		fmt.Fprintln(c.stderr, "WARN "+e.Text)
+	case project.ErrorEvent:
+		fmt.Fprintf(c.stderr, " %s  Error %s\n", e.Object, oneLine(e.Text))
+	default:
+		fmt.Fprintf(c.stderr, " %s  %s\n", e.Object, e.Kind)
+	}
+}
+
+// colors reports whether to write ANSI colours to w.
+func (c *cli) colors(w io.Writer) bool {
+	if c.noColor || os.Getenv("NO_COLOR") != "" {
+		return false
+	}
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func (c *cli) versionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Show the berth version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fmt.Fprintln(c.stdout, "berth version "+project.Version)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth/project"
+	"github.com/berth-dev/berth/runtime"
+)
+
+func (c *cli) upCommand() *cobra.Command {
+	var opts project.UpOptions
+	var detach bool
+	var timeout int
+	cmd := &cobra.Command{
+		Use:   "up [SERVICE...]",
+		Short: "Create and start containers",
+		Long: "Create and start the project's containers, dependencies first. Without -d,\n" +
+			"follow their logs; Ctrl-C stops them gracefully.",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			p, err := c.load(ctx)
+			if err != nil {
+				return err
+			}
+			e, err := c.engine()
+			if err != nil {
+				return err
+			}
+			opts.Services = args
+			if cmd.Flags().Changed("timeout") {
+				d := time.Duration(timeout) * time.Second
+				opts.Timeout = &d
+			}
+			// Ctrl-C during the start rolls back what this up made.
+			upCtx, stop := signal.NotifyContext(ctx, os.Interrupt)
+			err = e.Up(upCtx, p, opts)
+			stop()
+			if err != nil {
+				return err
+			}
+			if detach || opts.NoStart {
+				return nil
+			}
+			cs, err := e.Containers(p.Name, args, true)
+			if err != nil {
+				return err
+			}
+			return c.attach(ctx, e, p, args, cs, opts.Timeout)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVarP(&detach, "detach", "d", false, "run containers in the background")
+	f.BoolVar(&opts.ForceRecreate, "force-recreate", false, "recreate containers even if their configuration has not changed")
+	f.BoolVar(&opts.NoRecreate, "no-recreate", false, "do not recreate containers that exist")
+	f.BoolVar(&opts.RemoveOrphans, "remove-orphans", false, "remove containers of services not in the compose file")
+	f.BoolVar(&opts.NoStart, "no-start", false, "create containers without starting them")
+	f.IntVarP(&timeout, "timeout", "t", 10, "seconds to wait for a container to stop before killing it")
+	cmd.MarkFlagsMutuallyExclusive("force-recreate", "no-recreate")
+	return cmd
+}
+
+// attach follows the containers' logs until they all exit, or until Ctrl-C,
+// which stops them gracefully (a second Ctrl-C kills them).
+func (c *cli) attach(ctx context.Context, e *project.Engine, p *types.Project, services []string, cs []*runtime.Container, timeout *time.Duration) error {
+	if len(cs) == 0 {
+		return nil
+	}
+	var names []string
+	for _, ct := range cs {
+		names = append(names, displayName(ct))
+	}
+	fmt.Fprintln(c.stdout, "Attaching to "+strings.Join(names, ", "))
+	printer := newLogPrinter(c.stdout, cs, c.colors(c.stdout), true, false)
+
+	followCtx, cancelFollow := context.WithCancel(ctx)
+	defer cancelFollow()
+	var wg sync.WaitGroup
+	for _, ct := range cs {
+		wg.Go(func() {
+			err := e.Logs(followCtx, []*runtime.Container{ct}, project.LogOptions{Tail: -1, Follow: true},
+				func(ct *runtime.Container, le runtime.LogEntry) error { return printer.line(ct, le, true) })
+			if err != nil || followCtx.Err() != nil {
+				return
+			}
+			if st, err := e.Runtime().Get(ct.Spec.Name); err == nil {
+				printer.note(ct, exitText(st.State))
+			}
+		})
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	case <-sigs:
+	}
+	fmt.Fprintln(c.stderr, "Gracefully stopping... (press Ctrl+C again to force)")
+	stopped := make(chan error, 1)
+	go func() { stopped <- e.Stop(context.WithoutCancel(ctx), p, services, timeout) }()
+	select {
+	case err := <-stopped:
+		cancelFollow()
+		wg.Wait()
+		if err != nil {
+			return err
+		}
+	case <-sigs:
+		// The graceful stop holds the project lock; killing needs none.
+		for _, ct := range cs {
+			_ = e.Runtime().Kill(context.WithoutCancel(ctx), ct.Spec.Name, syscall.SIGKILL)
+		}
+		<-stopped
+		cancelFollow()
+		wg.Wait()
+	}
+	return exitError{code: 130}
+}

@@ -1,0 +1,209 @@
+package project
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/runtime/image"
+)
+
+// DefaultRoot is where berth keeps its state when BERTH_ROOT is not set.
+const DefaultRoot = "/var/lib/berth"
+
+// parallelism bounds how many services of one graph level start or stop at once.
+const parallelism = 8
+
+// Engine converges projects on this host: it owns nothing long-lived, only
+// the stores under one root, and every call reads the state afresh.
+type Engine struct {
+	root    string
+	runtime *runtime.Runtime
+	images  *image.Store
+	volumes *runtime.Volumes
+	events  func(Event)
+}
+
+// Options configure an Engine.
+type Options struct {
+	// Root is the state folder (BERTH_ROOT); DefaultRoot when empty.
+	Root string
+	// Events receives progress as it happens; nil discards it.
+	Events func(Event)
+}
+
+// Open opens the stores under the root, creating them if needed.
+func Open(opts Options) (*Engine, error) {
+	root := opts.Root
+	if root == "" {
+		root = DefaultRoot
+	}
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(root, 0o711); err != nil {
+		return nil, fmt.Errorf("state root: %w", err)
+	}
+	rt, err := runtime.New(filepath.Join(root, "containers"))
+	if err != nil {
+		return nil, err
+	}
+	images, err := image.Open(filepath.Join(root, "images"))
+	if err != nil {
+		return nil, err
+	}
+	volumes, err := runtime.NewVolumes(filepath.Join(root, "volumes"))
+	if err != nil {
+		return nil, err
+	}
+	return &Engine{root: root, runtime: rt, images: images, volumes: volumes, events: opts.Events}, nil
+}
+
+// Images is the engine's image store.
+func (e *Engine) Images() *image.Store { return e.images }
+
+// Runtime is the engine's container runtime.
+func (e *Engine) Runtime() *runtime.Runtime { return e.runtime }
+
+// Volumes is the engine's named volume store.
+func (e *Engine) Volumes() *runtime.Volumes { return e.volumes }
+
+// EventKind names a step of progress, in docker compose's words.
+type EventKind string
+
+const (
+	Creating   EventKind = "Creating"
+	Created    EventKind = "Created"
+	Recreate   EventKind = "Recreate"
+	Recreated  EventKind = "Recreated"
+	Starting   EventKind = "Starting"
+	Started    EventKind = "Started"
+	Running    EventKind = "Running"
+	Stopping   EventKind = "Stopping"
+	Stopped    EventKind = "Stopped"
+	Removing   EventKind = "Removing"
+	Removed    EventKind = "Removed"
+	Warning    EventKind = "Warning"
+	ErrorEvent EventKind = "Error"
+)
+
+// Event is one line of progress: "Container hello-web-1  Started".
+type Event struct {
+	Time time.Time
+	Kind EventKind
+	// Object is what the event is about: `Container hello-web-1`,
+	// `Volume "hello_data"`; empty for a plain warning.
+	Object string
+	Text   string
+}
+
+func (e *Engine) emit(kind EventKind, object, text string) {
+	if e.events != nil {
+		e.events(Event{Time: time.Now(), Kind: kind, Object: object, Text: text})
+	}
+}
+
+func (e *Engine) warn(text string) { e.emit(Warning, "", text) }
+
+// containerObject is how events name a container.
+func containerObject(name string) string { return "Container " + name }
+
+// projectContainers lists the containers of project name, sorted by service
+// then number.
+func (e *Engine) projectContainers(name string) ([]*runtime.Container, error) {
+	all, err := e.runtime.List()
+	if err != nil {
+		return nil, err
+	}
+	var out []*runtime.Container
+	for _, c := range all {
+		if c.Spec.Labels[LabelProject] == name {
+			out = append(out, c)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		si, sj := out[i].Spec.Labels[LabelService], out[j].Spec.Labels[LabelService]
+		if si != sj {
+			return si < sj
+		}
+		return containerNumber(out[i]) < containerNumber(out[j])
+	})
+	return out, nil
+}
+
+func containerNumber(c *runtime.Container) int {
+	n, _ := strconv.Atoi(c.Spec.Labels[LabelNumber])
+	return n
+}
+
+// observe turns the project's containers into the plan's view of them.
+func observe(cs []*runtime.Container) []observedContainer {
+	out := make([]observedContainer, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, observedContainer{
+			Name:    c.Spec.Name,
+			Service: c.Spec.Labels[LabelService],
+			Number:  containerNumber(c),
+			Hash:    c.Spec.Labels[LabelConfigHash],
+			Status:  c.State.Status,
+		})
+	}
+	return out
+}
+
+// inFile prefixes err with the project's first compose file, so that a
+// user reads where the problem is: `compose.yaml: service "web": …`.
+func inFile(p *types.Project, err error) error {
+	if err == nil || p == nil || len(p.ComposeFiles) == 0 {
+		return err
+	}
+	file := p.ComposeFiles[0]
+	if rel, rerr := filepath.Rel(p.WorkingDir, file); rerr == nil && !filepath.IsAbs(rel) && rel[0] != '.' {
+		file = rel
+	}
+	return fmt.Errorf("%s: %w", file, err)
+}
+
+// serviceError names the service an error is about.
+func serviceError(service string, err error) error {
+	return fmt.Errorf("service %q: %w", service, err)
+}
+
+// stopTimeout turns the CLI's -t (nil: each container's own) into the
+// runtime's convention (negative: the spec's).
+func stopTimeout(t *time.Duration) time.Duration {
+	if t == nil {
+		return -1
+	}
+	return *t
+}
+
+// selected is the set of services a command applies to: the named ones, or
+// all of the project's when none is named. Unknown names are an error.
+func selected(p *types.Project, services []string) (map[string]bool, error) {
+	set := map[string]bool{}
+	if len(services) == 0 {
+		for name := range p.Services {
+			set[name] = true
+		}
+		return set, nil
+	}
+	for _, s := range services {
+		if _, ok := p.Services[s]; !ok {
+			return nil, fmt.Errorf("%w: %s", ErrNoSuchService, s)
+		}
+		set[s] = true
+	}
+	return set, nil
+}
+
+// ErrNoContainers: the command found no container to act on.
+var ErrNoContainers = errors.New("no containers")

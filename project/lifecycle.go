@@ -1,0 +1,292 @@
+package project
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/berth-dev/berth/runtime"
+)
+
+// DownOptions are the flags of `berth down`.
+type DownOptions struct {
+	RemoveOrphans bool
+	// Volumes also removes the project's named volumes (not external ones).
+	Volumes bool
+	Timeout *time.Duration
+}
+
+// Down stops and removes the project's containers, dependents before their
+// dependencies. p may be nil when no compose file is at hand (`down -p
+// NAME`): then every container of the project goes, in reverse name order.
+func (e *Engine) Down(ctx context.Context, name string, p *types.Project, opts DownOptions) error {
+	unlock, err := e.lockProject(name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	cs, err := e.projectContainers(name)
+	if err != nil {
+		return err
+	}
+	byService := map[string][]*runtime.Container{}
+	var orphaned []*runtime.Container
+	for _, c := range cs {
+		svc := c.Spec.Labels[LabelService]
+		if p != nil {
+			if _, ok := p.Services[svc]; !ok {
+				orphaned = append(orphaned, c)
+				continue
+			}
+		}
+		byService[svc] = append(byService[svc], c)
+	}
+	if len(orphaned) > 0 {
+		if opts.RemoveOrphans {
+			if err := e.removeAll(ctx, orphaned, opts.Timeout); err != nil {
+				return err
+			}
+		} else {
+			var names []string
+			for _, c := range orphaned {
+				names = append(names, c.Spec.Name)
+			}
+			e.warn(fmt.Sprintf("Found orphan containers (%s) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.", strings.Join(names, ", ")))
+		}
+	}
+	if p != nil {
+		graph, err := NewGraph(p)
+		if err != nil {
+			return inFile(p, err)
+		}
+		if err := graph.Walk(ctx, Reverse, parallelism, func(ctx context.Context, svc string) error {
+			return e.removeAll(ctx, byService[svc], opts.Timeout)
+		}); err != nil {
+			return err
+		}
+	} else {
+		var rest []*runtime.Container
+		for _, list := range byService {
+			rest = append(rest, list...)
+		}
+		sort.Slice(rest, func(i, j int) bool { return rest[i].Spec.Name > rest[j].Spec.Name })
+		if err := e.removeAll(ctx, rest, opts.Timeout); err != nil {
+			return err
+		}
+	}
+	if opts.Volumes {
+		return e.removeVolumes(name, p)
+	}
+	return nil
+}
+
+// removeVolumes removes the project's named volumes: those its file declares
+// (not external), or, without a file, those labelled with the project.
+func (e *Engine) removeVolumes(project string, p *types.Project) error {
+	var names []string
+	if p != nil {
+		for _, v := range p.Volumes {
+			if !v.External {
+				names = append(names, v.Name)
+			}
+		}
+	} else {
+		vols, err := e.volumes.List()
+		if err != nil {
+			return err
+		}
+		for _, v := range vols {
+			if v.Labels[LabelProject] == project {
+				names = append(names, v.Name)
+			}
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if _, err := e.volumes.Get(n); errors.Is(err, runtime.ErrNotFound) {
+			continue
+		}
+		obj := fmt.Sprintf("Volume %s", n)
+		e.emit(Removing, obj, "")
+		if err := e.volumes.Remove(n); err != nil {
+			return fmt.Errorf("remove volume %s: %w", n, err)
+		}
+		e.emit(Removed, obj, "")
+	}
+	return nil
+}
+
+func (e *Engine) removeAll(ctx context.Context, cs []*runtime.Container, timeout *time.Duration) error {
+	var errs []error
+	for _, c := range cs {
+		if err := e.removeContainer(ctx, c.Spec.Name, timeout); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// servicesContainers groups the project's containers of the selected services.
+func (e *Engine) servicesContainers(p *types.Project, services []string) (map[string][]*runtime.Container, error) {
+	set, err := selected(p, services)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := e.projectContainers(p.Name)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]*runtime.Container{}
+	for _, c := range cs {
+		if svc := c.Spec.Labels[LabelService]; set[svc] {
+			out[svc] = append(out[svc], c)
+		}
+	}
+	return out, nil
+}
+
+// Stop stops the selected services' containers, dependents first.
+func (e *Engine) Stop(ctx context.Context, p *types.Project, services []string, timeout *time.Duration) error {
+	unlock, err := e.lockProject(p.Name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return e.stopServices(ctx, p, services, timeout)
+}
+
+func (e *Engine) stopServices(ctx context.Context, p *types.Project, services []string, timeout *time.Duration) error {
+	byService, err := e.servicesContainers(p, services)
+	if err != nil {
+		return err
+	}
+	graph, err := NewGraph(p)
+	if err != nil {
+		return inFile(p, err)
+	}
+	return graph.Walk(ctx, Reverse, parallelism, func(ctx context.Context, svc string) error {
+		var errs []error
+		for _, c := range byService[svc] {
+			errs = append(errs, e.stopContainer(ctx, c, timeout))
+		}
+		return errors.Join(errs...)
+	})
+}
+
+// Start starts the selected services' existing containers, dependencies first.
+func (e *Engine) Start(ctx context.Context, p *types.Project, services []string) error {
+	unlock, err := e.lockProject(p.Name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return e.startServices(ctx, p, services)
+}
+
+func (e *Engine) startServices(ctx context.Context, p *types.Project, services []string) error {
+	byService, err := e.servicesContainers(p, services)
+	if err != nil {
+		return err
+	}
+	total := 0
+	for _, list := range byService {
+		total += len(list)
+	}
+	if total == 0 {
+		return fmt.Errorf("%w to start: run 'berth up' first", ErrNoContainers)
+	}
+	graph, err := NewGraph(p)
+	if err != nil {
+		return inFile(p, err)
+	}
+	return graph.Walk(ctx, Forward, parallelism, func(ctx context.Context, svc string) error {
+		for _, c := range byService[svc] {
+			if c.State.Status == runtime.Running {
+				continue
+			}
+			if err := e.startContainer(ctx, c.Spec.Name); err != nil {
+				return inFile(p, serviceError(svc, err))
+			}
+		}
+		return nil
+	})
+}
+
+// Restart stops then starts the selected services' containers.
+func (e *Engine) Restart(ctx context.Context, p *types.Project, services []string, timeout *time.Duration) error {
+	unlock, err := e.lockProject(p.Name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := e.stopServices(ctx, p, services, timeout); err != nil {
+		return err
+	}
+	return e.startServices(ctx, p, services)
+}
+
+// RemoveOptions are the flags of `berth rm`.
+type RemoveOptions struct {
+	// Stop stops running containers first; otherwise running ones are left
+	// alone (and reported).
+	Stop    bool
+	Timeout *time.Duration
+}
+
+// Removable lists the selected services' containers that Remove would
+// remove, so that the CLI can ask before.
+func (e *Engine) Removable(p *types.Project, services []string, opts RemoveOptions) ([]*runtime.Container, error) {
+	byService, err := e.servicesContainers(p, services)
+	if err != nil {
+		return nil, err
+	}
+	var out []*runtime.Container
+	for _, list := range byService {
+		for _, c := range list {
+			if c.State.Status != runtime.Running || opts.Stop {
+				out = append(out, c)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Spec.Name < out[j].Spec.Name })
+	return out, nil
+}
+
+// Remove removes the given containers of project p.
+func (e *Engine) Remove(ctx context.Context, p *types.Project, cs []*runtime.Container, opts RemoveOptions) error {
+	unlock, err := e.lockProject(p.Name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return e.removeAll(ctx, cs, opts.Timeout)
+}
+
+// Containers lists the project's containers of the given services (all when
+// none is named); with all false only running ones.
+func (e *Engine) Containers(projectName string, services []string, all bool) ([]*runtime.Container, error) {
+	cs, err := e.projectContainers(projectName)
+	if err != nil {
+		return nil, err
+	}
+	want := map[string]bool{}
+	for _, s := range services {
+		want[s] = true
+	}
+	var out []*runtime.Container
+	for _, c := range cs {
+		if len(want) > 0 && !want[c.Spec.Labels[LabelService]] {
+			continue
+		}
+		if !all && c.State.Status != runtime.Running {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}

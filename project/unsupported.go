@@ -1,0 +1,224 @@
+package project
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/compose-spec/compose-go/v2/types"
+)
+
+// A supportKind says how much of the attribute at a path berth implements.
+type supportKind int
+
+const (
+	// all of it, whatever it holds
+	ruleWhole supportKind = iota
+	// what its keys (or list items) hold, each checked against its own rule
+	ruleKeys
+	// only the value the allow function accepts
+	ruleValue
+)
+
+type supportRule struct {
+	rule  supportKind
+	allow func(v any, p *types.Project) bool
+}
+
+// supportedPaths is what berth implements, as paths into the JSON form of the
+// project (compose-go's json tags); "*" is any map key or list index.
+// Whatever is set and matches no rule is reported by Unsupported. Keys that
+// compose-go fills in by itself (networks.default, the name of volumes and
+// networks, empty structs) are accepted here so that only what the user
+// wrote shows.
+var supportedPaths = map[string]supportRule{
+	"name":     {rule: ruleWhole},
+	"services": {rule: ruleKeys},
+
+	"services.*":                   {rule: ruleKeys},
+	"services.*.image":             {rule: ruleWhole},
+	"services.*.command":           {rule: ruleWhole},
+	"services.*.entrypoint":        {rule: ruleWhole},
+	"services.*.environment":       {rule: ruleWhole},
+	"services.*.env_file":          {rule: ruleWhole},
+	"services.*.working_dir":       {rule: ruleWhole},
+	"services.*.user":              {rule: ruleWhole},
+	"services.*.tmpfs":             {rule: ruleWhole},
+	"services.*.labels":            {rule: ruleWhole},
+	"services.*.label_file":        {rule: ruleWhole}, // merged into labels by the loader
+	"services.*.container_name":    {rule: ruleWhole},
+	"services.*.hostname":          {rule: ruleWhole},
+	"services.*.domainname":        {rule: ruleWhole},
+	"services.*.stop_signal":       {rule: ruleWhole},
+	"services.*.stop_grace_period": {rule: ruleWhole},
+	"services.*.read_only":         {rule: ruleWhole},
+	"services.*.profiles":          {rule: ruleWhole},
+	"services.*.extra_hosts":       {rule: ruleWhole},
+
+	// depends_on orders the start; conditions other than "started" and
+	// restarting with a dependency are not implemented yet.
+	"services.*.depends_on":             {rule: ruleKeys},
+	"services.*.depends_on.*":           {rule: ruleKeys},
+	"services.*.depends_on.*.required":  {rule: ruleWhole},
+	"services.*.depends_on.*.condition": {rule: ruleValue, allow: allowEqual(types.ServiceConditionStarted)},
+	"services.*.depends_on.*.restart":   {rule: ruleValue, allow: allowEqual(false)},
+
+	// the project's default network only, as compose-go adds it
+	"services.*.networks": {rule: ruleValue, allow: allowDefaultNetworkOnly},
+
+	"services.*.volumes":                         {rule: ruleKeys},
+	"services.*.volumes.*":                       {rule: ruleKeys},
+	"services.*.volumes.*.type":                  {rule: ruleValue, allow: allowOneOf(types.VolumeTypeBind, types.VolumeTypeVolume, types.VolumeTypeTmpfs)},
+	"services.*.volumes.*.source":                {rule: ruleWhole},
+	"services.*.volumes.*.target":                {rule: ruleWhole},
+	"services.*.volumes.*.read_only":             {rule: ruleWhole},
+	"services.*.volumes.*.bind":                  {rule: ruleKeys},
+	"services.*.volumes.*.bind.create_host_path": {rule: ruleWhole},
+	"services.*.volumes.*.volume":                {rule: ruleKeys},
+	"services.*.volumes.*.volume.nocopy":         {rule: ruleWhole},
+	"services.*.volumes.*.tmpfs":                 {rule: ruleKeys},
+	"services.*.volumes.*.tmpfs.size":            {rule: ruleWhole},
+	"services.*.volumes.*.tmpfs.mode":            {rule: ruleWhole},
+
+	// top level
+	"volumes":               {rule: ruleKeys},
+	"volumes.*":             {rule: ruleKeys},
+	"volumes.*.name":        {rule: ruleWhole},
+	"volumes.*.external":    {rule: ruleWhole},
+	"volumes.*.labels":      {rule: ruleWhole},
+	"volumes.*.driver":      {rule: ruleValue, allow: allowEqual("local")},
+	"networks":              {rule: ruleKeys},
+	"networks.default":      {rule: ruleKeys},
+	"networks.default.name": {rule: ruleValue, allow: allowDefaultNetworkName},
+	"configs":               {rule: ruleKeys},
+	"secrets":               {rule: ruleKeys},
+	"models":                {rule: ruleKeys},
+	"jobs":                  {rule: ruleKeys},
+}
+
+func allowEqual(want any) func(any, *types.Project) bool {
+	return func(v any, _ *types.Project) bool { return v == want }
+}
+
+func allowOneOf(want ...string) func(any, *types.Project) bool {
+	return func(v any, _ *types.Project) bool {
+		for _, w := range want {
+			if v == w {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+func allowDefaultNetworkOnly(v any, _ *types.Project) bool {
+	networks, ok := v.(map[string]any)
+	if !ok || len(networks) != 1 {
+		return false
+	}
+	config, ok := networks["default"]
+	return ok && config == nil
+}
+
+func allowDefaultNetworkName(v any, p *types.Project) bool {
+	return v == p.Name+"_default"
+}
+
+// Unsupported returns the attributes set in the project that berth does not
+// implement yet, as sorted dotted paths (services.web.ports,
+// services.web.volumes[0].bind.propagation, networks.front). Extensions
+// (x-*) are not reported, nor disabled services.
+func Unsupported(p *types.Project) []string {
+	raw, err := p.MarshalJSON()
+	if err != nil {
+		// compose-go's own types always marshal; say so rather than nothing
+		return []string{fmt.Sprintf("(cannot inspect the project: %v)", err)}
+	}
+	var model map[string]any
+	if err := json.Unmarshal(raw, &model); err != nil {
+		return []string{fmt.Sprintf("(cannot inspect the project: %v)", err)}
+	}
+	w := unsupportedWalker{project: p}
+	w.walkKeys(model, nil, nil)
+	sort.Strings(w.found)
+	return w.found
+}
+
+type unsupportedWalker struct {
+	project *types.Project
+	found   []string
+}
+
+// walkKeys checks each key of a map (or item of a list) against the rules:
+// pattern is the path with "*" where rules may generalise, shown the path
+// as the user reads it.
+func (w *unsupportedWalker) walkKeys(v any, pattern, shown []string) {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, child := range v {
+			if strings.HasPrefix(k, "x-") {
+				continue
+			}
+			w.check(child, append(pattern[:len(pattern):len(pattern)], k), append(shown[:len(shown):len(shown)], k))
+		}
+	case []any:
+		for i, child := range v {
+			s := append([]string{}, shown...)
+			s[len(s)-1] += fmt.Sprintf("[%d]", i)
+			w.check(child, append(pattern[:len(pattern):len(pattern)], "*"), s)
+		}
+	}
+}
+
+func (w *unsupportedWalker) check(v any, pattern, shown []string) {
+	if unsetJSON(v) {
+		return
+	}
+	r, ok := lookupRule(pattern)
+	switch {
+	case !ok:
+		w.found = append(w.found, strings.Join(shown, "."))
+	case r.rule == ruleKeys:
+		w.walkKeys(v, pattern, shown)
+	case r.rule == ruleValue && !r.allow(v, w.project):
+		w.found = append(w.found, strings.Join(shown, "."))
+	}
+}
+
+func lookupRule(pattern []string) (supportRule, bool) {
+	if r, ok := supportedPaths[strings.Join(pattern, ".")]; ok {
+		return r, true
+	}
+	for key, r := range supportedPaths {
+		if pathMatches(strings.Split(key, "."), pattern) {
+			return r, true
+		}
+	}
+	return supportRule{}, false
+}
+
+func pathMatches(rulePath, path []string) bool {
+	if len(rulePath) != len(path) {
+		return false
+	}
+	for i := range rulePath {
+		if rulePath[i] != "*" && rulePath[i] != path[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// empty is what compose-go leaves in its JSON for attributes nobody set.
+func unsetJSON(v any) bool {
+	switch v := v.(type) {
+	case nil:
+		return true
+	case map[string]any:
+		return len(v) == 0
+	case []any:
+		return len(v) == 0
+	}
+	return false
+}

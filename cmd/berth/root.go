@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -37,6 +38,10 @@ type cli struct {
 
 func run(args []string) int {
 	c := &cli{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}
+	// compose-go warns through logrus ("the attribute `version` is
+	// obsolete"); print those as berth's own warnings.
+	logrus.SetOutput(c.stderr)
+	logrus.SetFormatter(warnFormatter{})
 	root := c.rootCommand()
 	root.SetArgs(args)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
@@ -51,6 +56,13 @@ func run(args []string) int {
 	}
 	fmt.Fprintln(c.stderr, "Error: "+oneLine(err.Error()))
 	return 1
+}
+
+// warnFormatter prints logrus entries as "WARN text", one line each.
+type warnFormatter struct{}
+
+func (warnFormatter) Format(e *logrus.Entry) ([]byte, error) {
+	return []byte(strings.ToUpper(e.Level.String()) + " " + oneLine(e.Message) + "\n"), nil
 }
 
 // oneLine keeps an error on one line: errors.Join and some libraries use newlines.

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/runtime/image/imagetest"
+)
+
+func TestMain(m *testing.M) {
+	// The test binary plays berth in the scripts, and berth's monitors are
+	// the same binary re-executed: both paths go through main.
+	testscript.Main(m, map[string]func(){"berth": main})
+}
+
+// TestScripts runs the CLI end to end from the .txtar files in testdata.
+// Scripts that run containers start with `[!root] skip`; under
+// BERTH_REQUIRE_ROOT (CI) not being root fails instead.
+func TestScripts(t *testing.T) {
+	if os.Getenv("BERTH_REQUIRE_ROOT") != "" {
+		imagetest.NeedRoot(t)
+	}
+	busybox := filepath.Join(t.TempDir(), "busybox.tar")
+	if err := os.WriteFile(busybox, imagetest.RootfsTar(t), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata",
+		RequireExplicitExec: true,
+		Setup: func(env *testscript.Env) error {
+			root := filepath.Join(env.WorkDir, ".berth")
+			env.Setenv("BERTH_ROOT", root)
+			env.Setenv("BUSYBOX_TAR", busybox)
+			env.Setenv("NO_COLOR", "1")
+			env.Defer(func() { removeContainers(env.T(), root) })
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"waitstate": waitState,
+			"waitlog":   waitLog,
+		},
+		Condition: func(cond string) (bool, error) {
+			if cond == "root" {
+				return os.Geteuid() == 0, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
+	})
+}
+
+// removeContainers deletes whatever containers a script left, so that a
+// failing script leaves no monitor running on the machine.
+func removeContainers(t testscript.T, root string) {
+	dir := filepath.Join(root, "containers")
+	if _, err := os.Stat(dir); err != nil {
+		return
+	}
+	rt, err := runtime.New(dir)
+	if err != nil {
+		t.Log(err)
+		return
+	}
+	cs, err := rt.List()
+	if err != nil {
+		t.Log(err)
+		return
+	}
+	for _, c := range cs {
+		if err := rt.Delete(context.Background(), c.Spec.Name); err != nil {
+			t.Log(err)
+		}
+	}
+}
+
+// waitState is the script command `waitstate CONTAINER STATUS`: it polls the
+// container's state until it has that status (running, exited…), for up to
+// 20 seconds, so that scripts never sleep to wait.
+func waitState(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: waitstate CONTAINER STATUS")
+	}
+	rt, err := runtime.New(filepath.Join(ts.Getenv("BERTH_ROOT"), "containers"))
+	ts.Check(err)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := rt.Get(args[0])
+		if err == nil && string(c.State.Status) == args[1] {
+			return
+		}
+		if time.Now().After(deadline) {
+			if err != nil {
+				ts.Fatalf("container %s: %v", args[0], err)
+			}
+			ts.Fatalf("container %s is %s, not %s, after 20s", args[0], c.State.Status, args[1])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitLog is the script command `waitlog CONTAINER REGEXP`: it waits up to
+// 20 seconds for a line of the container's log to match.
+func waitLog(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: waitlog CONTAINER REGEXP")
+	}
+	re, err := regexp.Compile(args[1])
+	ts.Check(err)
+	rt, err := runtime.New(filepath.Join(ts.Getenv("BERTH_ROOT"), "containers"))
+	ts.Check(err)
+	errFound := errors.New("found")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err = rt.ReadLogs(ctx, args[0], runtime.LogOptions{Tail: -1, Follow: true}, func(e runtime.LogEntry) error {
+		if re.Match(e.Text) {
+			return errFound
+		}
+		return nil
+	})
+	if !errors.Is(err, errFound) {
+		ts.Fatalf("no line of %s matches %q (%v)", args[0], args[1], err)
+	}
+}

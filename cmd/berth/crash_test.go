@@ -1,0 +1,115 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/runtime/image/imagetest"
+)
+
+// berthCmd runs the berth under test (the test binary, put in PATH by
+// testscript.Main) in dir with its own state root.
+func berthCmd(t *testing.T, dir, root string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command("berth", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "BERTH_ROOT="+root, "NO_COLOR=1")
+	return cmd
+}
+
+func runBerth(t *testing.T, dir, root string, args ...string) string {
+	t.Helper()
+	out, err := berthCmd(t, dir, root, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("berth %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// TestUpKilledHalfway kills `berth up -d` with SIGKILL while it starts ten
+// services, then checks that `up` converges again and `down` leaves nothing:
+// no container directory, no cgroup, no monitor.
+func TestUpKilledHalfway(t *testing.T) {
+	imagetest.NeedRoot(t)
+	dir, root := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "bb.tar"), imagetest.RootfsTar(t), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var compose strings.Builder
+	compose.WriteString("name: crash\nservices:\n")
+	for i := range 10 {
+		fmt.Fprintf(&compose, "  s%d:\n    image: bb\n    command: [sleep, \"300\"]\n", i)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(compose.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runBerth(t, dir, root, "image", "import", "bb.tar", "bb")
+	t.Cleanup(func() { berthCmd(t, dir, root, "down", "-t", "0").Run() })
+
+	up := berthCmd(t, dir, root, "up", "-d")
+	if err := up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	containers := filepath.Join(root, "containers")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		entries, _ := os.ReadDir(containers)
+		if len(entries) >= 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	up.Process.Signal(syscall.SIGKILL)
+	up.Wait()
+
+	runBerth(t, dir, root, "up", "-d")
+	ps := runBerth(t, dir, root, "ps")
+	if n := strings.Count(ps, " running"); n != 10 {
+		t.Fatalf("after a second up, %d containers run, want 10:\n%s", n, ps)
+	}
+
+	runBerth(t, dir, root, "down", "-t", "1")
+	entries, err := os.ReadDir(containers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 0 {
+		t.Errorf("down left container state: %v", entries)
+	}
+	cgroups, _ := filepath.Glob("/sys/fs/cgroup/*/berth/crash-*")
+	more, _ := filepath.Glob("/sys/fs/cgroup/berth/crash-*")
+	if left := append(cgroups, more...); len(left) > 0 {
+		t.Errorf("down left cgroups: %v", left)
+	}
+	if pids := monitorsUnder(root); len(pids) > 0 {
+		t.Errorf("down left monitors running: pids %v", pids)
+	}
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	if strings.Contains(string(mounts), root) {
+		t.Errorf("down left mounts under %s", root)
+	}
+}
+
+// monitorsUnder lists the PIDs of berth monitors whose container directory
+// is under root (read from /proc, never by process name).
+func monitorsUnder(root string) []string {
+	var pids []string
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(b), "\x00")
+		if len(args) > 2 && args[1] == "monitor" && strings.HasPrefix(args[2], root) {
+			pids = append(pids, filepath.Base(filepath.Dir(p)))
+		}
+	}
+	return pids
+}

@@ -79,10 +79,14 @@ func (c *cli) rootCommand() *cobra.Command {
 			"commands and flags as docker compose.",
 		SilenceErrors: true,
 		SilenceUsage:  true,
+		// As docker compose: project flags go before the command
+		// (`berth -f x.yaml logs -f`), so a command's own -f can mean
+		// something else.
+		TraverseChildren: true,
 	}
 	root.SetOut(c.stdout)
 	root.SetErr(c.stderr)
-	f := root.PersistentFlags()
+	f := root.Flags()
 	f.StringArrayVarP(&c.files, "file", "f", nil, "compose configuration files (repeatable, merged in order)")
 	f.StringVarP(&c.projectName, "project-name", "p", "", "project name")
 	f.StringVar(&c.projectDir, "project-directory", "", "alternate working directory (default: the first compose file's folder)")

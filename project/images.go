@@ -16,18 +16,9 @@ func (e *Engine) RemoveImage(ref string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("image %q: %w", ref, err)
 	}
-	tags := 0
-	list, err := e.images.List()
-	if err != nil {
-		return nil, err
-	}
-	for _, other := range list {
-		if other.ID == img.ID {
-			tags++
-		}
-	}
-	byTag := img.Ref != "" && img.ID != ref
-	if !byTag || tags <= 1 {
+	// Untagging one of several tags deletes nothing; anything else would
+	// delete the image, which no container may still use.
+	if img.Ref == "" || len(img.Tags) <= 1 {
 		cs, err := e.runtime.List()
 		if err != nil {
 			return nil, err

@@ -27,6 +27,7 @@ test: lint
 # run it attached (logs of both services), then take it down.
 demo: build
 	samples/hello/images.sh $(CURDIR)/$(BIN)
+	$(BIN) images
 	cd samples/hello && $(CURDIR)/$(BIN) up
 	cd samples/hello && $(CURDIR)/$(BIN) ps -a
 	cd samples/hello && $(CURDIR)/$(BIN) down -v

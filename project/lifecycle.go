@@ -111,7 +111,7 @@ func (e *Engine) removeVolumes(project string, p *types.Project) error {
 		if _, err := e.volumes.Get(n); errors.Is(err, runtime.ErrNotFound) {
 			continue
 		}
-		obj := fmt.Sprintf("Volume %s", n)
+		obj := fmt.Sprintf("Volume %q", n)
 		e.emit(Removing, obj, "")
 		if err := e.volumes.Remove(n); err != nil {
 			return fmt.Errorf("remove volume %s: %w", n, err)

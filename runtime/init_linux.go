@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	goruntime "runtime"
@@ -37,12 +38,19 @@ func initMain() {
 	// success signal.
 	unix.CloseOnExec(initFD)
 	conn := os.NewFile(initFD, "init-sync")
+	// Read the request to its end (the monitor half-closes its side): a
+	// decoder could leave the trailing newline unread, and closing a socket
+	// with unread data makes the monitor read ECONNRESET, not EOF.
 	var req initRequest
-	if err := json.NewDecoder(conn).Decode(&req); err != nil {
+	data, err := io.ReadAll(conn)
+	if err == nil {
+		err = json.Unmarshal(data, &req)
+	}
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "berth init: read request on fd %d: %v (berth init is started by a container's monitor, not by hand)\n", initFD, err)
 		os.Exit(1)
 	}
-	err := func() (err error) {
+	err = func() (err error) {
 		defer func() {
 			if p := recover(); p != nil {
 				err = fmt.Errorf("container init: panic: %v", p)

@@ -39,7 +39,16 @@ func cgroupGroup(name string) string { return "/" + cgroupParent + "/" + name }
 
 // createCgroup creates the container's cgroup (no limits yet) or takes over
 // an existing one of that name.
-func createCgroup(name string) (*containerCgroup, error) {
+func createCgroup(name string) (cg *containerCgroup, err error) {
+	for range 3 {
+		if cg, err = createCgroupOnce(name); err == nil || !errors.Is(err, os.ErrNotExist) {
+			break
+		}
+	}
+	return cg, err
+}
+
+func createCgroupOnce(name string) (*containerCgroup, error) {
 	if cgroups.Mode() == cgroups.Unified {
 		m, err := cgroup2.NewManager(cgroupRoot, cgroupGroup(name), &cgroup2.Resources{})
 		if err != nil {
@@ -249,7 +258,18 @@ func (c *containerCgroup) delete() error {
 	if err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, cgroup1.ErrCgroupDeleted) {
 		return fmt.Errorf("delete cgroup %s: %w", cgroupGroup(c.name), err)
 	}
+	removeCgroupParent(c.name)
 	return nil
+}
+
+// removeCgroupParent removes the shared "berth" cgroup once its last
+// container is gone, so that nothing of berth stays in the hierarchy. rmdir
+// of a cgroup with children fails (EBUSY), which is the answer "not yet";
+// createCgroup retries when a concurrent removal takes the parent away.
+func removeCgroupParent(name string) {
+	for _, p := range cgroupPaths(name) {
+		_ = unix.Rmdir(filepath.Dir(p))
+	}
 }
 
 // oomKilled reports whether the kernel's OOM killer killed a process of the

@@ -33,6 +33,10 @@ func TestScripts(t *testing.T) {
 	if err := os.WriteFile(busybox, imagetest.RootfsTar(t), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	saved := filepath.Join(t.TempDir(), "saved.tar")
+	if err := os.WriteFile(saved, imagetest.DockerSaveTar(t, "saved/app:1.0", "sh", "-c", "echo from the saved image: FROM_IMAGE=$FROM_IMAGE"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata",
 		RequireExplicitExec: true,
@@ -40,6 +44,7 @@ func TestScripts(t *testing.T) {
 			root := filepath.Join(env.WorkDir, ".berth")
 			env.Setenv("BERTH_ROOT", root)
 			env.Setenv("BUSYBOX_TAR", busybox)
+			env.Setenv("SAVED_TAR", saved)
 			env.Setenv("NO_COLOR", "1")
 			env.Defer(func() { removeContainers(env.T(), root) })
 			return nil

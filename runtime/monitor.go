@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	goruntime "runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -393,10 +394,21 @@ func (m *monitor) stop(req controlRequest) controlReply {
 			fmt.Fprintf(os.Stderr, "berth monitor: %v; sending SIGTERM\n", err)
 		}
 	}
+	timeout := stopTimeout(m.spec, req.Timeout)
+	m.mu.Lock()
+	pid := m.state.Pid
+	m.mu.Unlock()
+	if sig != syscall.SIGKILL && !catchesSignal(pid, sig) {
+		// The kernel drops a signal that PID 1 of a namespace has no
+		// handler for (pid_namespaces(7)): waiting out the grace period
+		// would change nothing but the time it takes.
+		fmt.Fprintf(os.Stderr, "berth monitor: stop: PID 1 has no handler for %v, which the kernel drops for a namespace's init: sending SIGKILL now\n", sig)
+		sig, timeout = syscall.SIGKILL, 0
+	}
 	if err := m.signal(sig); err != nil && !errors.Is(err, ErrNotRunning) {
 		return controlReply{Error: fmt.Sprintf("stop: %v", err)}
 	}
-	grace := time.NewTimer(stopTimeout(m.spec, req.Timeout))
+	grace := time.NewTimer(timeout)
 	defer grace.Stop()
 	select {
 	case <-m.exited:
@@ -410,6 +422,29 @@ func (m *monitor) stop(req controlRequest) controlReply {
 	code := m.state.ExitCode
 	m.mu.Unlock()
 	return controlReply{ExitCode: &code}
+}
+
+// catchesSignal reports whether process pid has a handler for sig, from the
+// SigCgt mask of /proc/PID/status. When it cannot tell, it says yes, so that
+// the stop takes the slow, graceful path.
+func catchesSignal(pid int, sig syscall.Signal) bool {
+	if pid <= 0 {
+		return true
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return true
+	}
+	for line := range strings.Lines(string(data)) {
+		if mask, ok := strings.CutPrefix(line, "SigCgt:"); ok {
+			v, err := strconv.ParseUint(strings.TrimSpace(mask), 16, 64)
+			if err != nil {
+				return true
+			}
+			return v&(1<<(uint(sig)-1)) != 0
+		}
+	}
+	return true
 }
 
 // outputCopier copies the container's stdout and stderr into its log, both

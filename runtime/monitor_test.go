@@ -357,7 +357,10 @@ func TestStopSignal(t *testing.T) {
 
 func TestStopGracePeriod(t *testing.T) {
 	r := testRuntime(t)
-	spec := shSpec(t, "stubborn", "trap '' TERM; echo ready; while true; do sleep 0.05; done")
+	// It catches TERM and goes on: a handler that does nothing, which only
+	// SIGKILL after the grace period ends. (A signal PID 1 has no handler
+	// for is dropped by the kernel, so the monitor kills at once then.)
+	spec := shSpec(t, "stubborn", "trap 'echo not stopping' TERM; echo ready; while true; do sleep 0.05; done")
 	run(t, r, spec)
 	waitLog(t, r, spec.Name, "stdout ready")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -681,4 +684,29 @@ func unixFcntlFlags(f *os.File) (int, error) {
 		return 0, err
 	}
 	return fl, ferr
+}
+
+func TestCatchesSignal(t *testing.T) {
+	imagetest.NeedBusybox(t)
+	if !catchesSignal(0, syscall.SIGTERM) {
+		t.Error("an unknown PID must take the graceful path")
+	}
+	plain := exec.Command(imagetest.BusyboxPath, "sleep", "30")
+	trapping := exec.Command(imagetest.BusyboxPath, "sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.05; done")
+	for _, cmd := range []*exec.Cmd{plain, trapping} {
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !catchesSignal(trapping.Process.Pid, syscall.SIGTERM) {
+		if time.Now().After(deadline) {
+			t.Fatal("a shell that traps TERM never shows a handler for it")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if catchesSignal(plain.Process.Pid, syscall.SIGTERM) {
+		t.Error("sleep has no handler for SIGTERM")
+	}
 }

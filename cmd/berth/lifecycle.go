@@ -18,11 +18,7 @@ func (c *cli) startCommand() *cobra.Command {
 		Use:   "start [SERVICE...]",
 		Short: "Start existing containers",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := c.load(cmd.Context())
-			if err != nil {
-				return err
-			}
-			e, err := c.engine()
+			p, e, err := c.open(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -51,11 +47,7 @@ func (c *cli) stopCommand() *cobra.Command {
 	}
 	timeout := timeoutFlag(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		p, err := c.load(cmd.Context())
-		if err != nil {
-			return err
-		}
-		e, err := c.engine()
+		p, e, err := c.open(cmd.Context())
 		if err != nil {
 			return err
 		}
@@ -71,11 +63,7 @@ func (c *cli) restartCommand() *cobra.Command {
 	}
 	timeout := timeoutFlag(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		p, err := c.load(cmd.Context())
-		if err != nil {
-			return err
-		}
-		e, err := c.engine()
+		p, e, err := c.open(cmd.Context())
 		if err != nil {
 			return err
 		}
@@ -92,11 +80,7 @@ func (c *cli) rmCommand() *cobra.Command {
 	}
 	timeout := timeoutFlag(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		p, err := c.load(cmd.Context())
-		if err != nil {
-			return err
-		}
-		e, err := c.engine()
+		p, e, err := c.open(cmd.Context())
 		if err != nil {
 			return err
 		}

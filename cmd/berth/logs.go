@@ -50,6 +50,7 @@ func (c *cli) logsCommand() *cobra.Command {
 	f.BoolVarP(&follow, "follow", "f", false, "follow log output")
 	f.BoolVarP(&timestamps, "timestamps", "t", false, "show timestamps")
 	f.BoolVar(&noPrefix, "no-log-prefix", false, "don't print the container name before each line")
+	f.BoolVar(&c.noColor, "no-color", false, "produce monochrome output")
 	f.StringVarP(&tail, "tail", "n", "all", "number of lines from the end of each container's log")
 	return cmd
 }

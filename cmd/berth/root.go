@@ -92,7 +92,6 @@ func (c *cli) rootCommand() *cobra.Command {
 	f.StringVar(&c.projectDir, "project-directory", "", "alternate working directory (default: the first compose file's folder)")
 	f.StringArrayVar(&c.envFiles, "env-file", nil, "alternate environment files")
 	f.StringArrayVar(&c.profiles, "profile", nil, "profiles to enable")
-	f.BoolVar(&c.noColor, "no-color", false, "produce monochrome output")
 	root.AddCommand(
 		c.upCommand(), c.downCommand(), c.psCommand(), c.logsCommand(),
 		c.startCommand(), c.stopCommand(), c.restartCommand(), c.rmCommand(),
@@ -124,6 +123,19 @@ func (c *cli) load(ctx context.Context) (*types.Project, error) {
 // engine opens the state under BERTH_ROOT, printing progress to stderr.
 func (c *cli) engine() (*project.Engine, error) {
 	return project.Open(project.Options{Root: os.Getenv("BERTH_ROOT"), Events: c.printEvent})
+}
+
+// open loads the project and opens the engine, what most commands start with.
+func (c *cli) open(ctx context.Context) (*types.Project, *project.Engine, error) {
+	p, err := c.load(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	e, err := c.engine()
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, e, nil
 }
 
 func (c *cli) printEvent(e project.Event) {

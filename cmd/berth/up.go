@@ -19,7 +19,7 @@ import (
 
 func (c *cli) upCommand() *cobra.Command {
 	var opts project.UpOptions
-	var detach bool
+	var detach, noPrefix bool
 	var timeout int
 	cmd := &cobra.Command{
 		Use:   "up [SERVICE...]",
@@ -28,11 +28,7 @@ func (c *cli) upCommand() *cobra.Command {
 			"follow their logs; Ctrl-C stops them gracefully.",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			p, err := c.load(ctx)
-			if err != nil {
-				return err
-			}
-			e, err := c.engine()
+			p, e, err := c.open(ctx)
 			if err != nil {
 				return err
 			}
@@ -55,7 +51,7 @@ func (c *cli) upCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return c.attach(ctx, e, p, args, cs, opts.Timeout)
+			return c.attach(ctx, e, p, args, cs, attachOptions{timeout: opts.Timeout, prefix: !noPrefix})
 		},
 	}
 	f := cmd.Flags()
@@ -64,6 +60,8 @@ func (c *cli) upCommand() *cobra.Command {
 	f.BoolVar(&opts.NoRecreate, "no-recreate", false, "do not recreate containers that exist")
 	f.BoolVar(&opts.RemoveOrphans, "remove-orphans", false, "remove containers of services not in the compose file")
 	f.BoolVar(&opts.NoStart, "no-start", false, "create containers without starting them")
+	f.BoolVar(&c.noColor, "no-color", false, "produce monochrome output")
+	f.BoolVar(&noPrefix, "no-log-prefix", false, "don't print the container name before each line")
 	f.IntVarP(&timeout, "timeout", "t", 10, "seconds to wait for a container to stop before killing it")
 	cmd.MarkFlagsMutuallyExclusive("force-recreate", "no-recreate")
 	return cmd
@@ -71,7 +69,13 @@ func (c *cli) upCommand() *cobra.Command {
 
 // attach follows the containers' logs until they all exit, or until Ctrl-C,
 // which stops them gracefully (a second Ctrl-C kills them).
-func (c *cli) attach(ctx context.Context, e *project.Engine, p *types.Project, services []string, cs []*runtime.Container, timeout *time.Duration) error {
+// attachOptions are the flags of `up` that shape the attached output.
+type attachOptions struct {
+	timeout *time.Duration
+	prefix  bool
+}
+
+func (c *cli) attach(ctx context.Context, e *project.Engine, p *types.Project, services []string, cs []*runtime.Container, opts attachOptions) error {
 	if len(cs) == 0 {
 		return nil
 	}
@@ -80,7 +84,7 @@ func (c *cli) attach(ctx context.Context, e *project.Engine, p *types.Project, s
 		names = append(names, displayName(ct))
 	}
 	fmt.Fprintln(c.stdout, "Attaching to "+strings.Join(names, ", "))
-	printer := newLogPrinter(c.stdout, cs, c.colors(c.stdout), true, false)
+	printer := newLogPrinter(c.stdout, cs, c.colors(c.stdout), opts.prefix, false)
 
 	followCtx, cancelFollow := context.WithCancel(ctx)
 	defer cancelFollow()
@@ -111,7 +115,7 @@ func (c *cli) attach(ctx context.Context, e *project.Engine, p *types.Project, s
 	}
 	fmt.Fprintln(c.stderr, "Gracefully stopping... (press Ctrl+C again to force)")
 	stopped := make(chan error, 1)
-	go func() { stopped <- e.Stop(context.WithoutCancel(ctx), p, services, timeout) }()
+	go func() { stopped <- e.Stop(context.WithoutCancel(ctx), p, services, opts.timeout) }()
 	select {
 	case err := <-stopped:
 		cancelFollow()

@@ -278,6 +278,9 @@ func (r *Runtime) spawnMonitor(ctx context.Context, c *Container) (int, error) {
 	cmd := &exec.Cmd{
 		Path: r.exe,
 		Args: []string{"berth", "monitor", c.Dir},
+		// Not the caller's folder: a monitor must not keep a user's
+		// project directory (or the mount it is on) busy.
+		Dir: c.Dir,
 		// One P and an eager GC from the first allocation on: the
 		// monitor's memory counts once per container.
 		Env:         append(os.Environ(), "GOMAXPROCS=1", "GOGC=25"),

@@ -4,27 +4,18 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/berth-dev/berth/runtime/image/imagetest"
 )
 
 // TestUpCtrlC: Ctrl-C on an attached `berth up` stops every container
 // gracefully (each gets its stop signal and runs its handler), then berth
 // exits 130 and the containers stay, exited, for `ps -a` and `logs`.
 func TestUpCtrlC(t *testing.T) {
-	imagetest.NeedRoot(t)
-	dir, root := t.TempDir(), t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "bb.tar"), imagetest.RootfsTar(t), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	compose := `name: ctrlc
+	dir, root := testProject(t, `name: ctrlc
 services:
   db:
     image: bb
@@ -33,12 +24,7 @@ services:
     image: bb
     depends_on: [db]
     command: ["sh", "-c", "trap 'echo web got TERM; exit 0' TERM; echo web ready; while true; do sleep 0.05; done"]
-`
-	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(compose), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	runBerth(t, dir, root, "image", "import", "bb.tar", "bb")
-	t.Cleanup(func() { berthCmd(t, dir, root, "down", "-t", "0").Run() })
+`)
 
 	up := berthCmd(t, dir, root, "up")
 	stdout, err := up.StdoutPipe()

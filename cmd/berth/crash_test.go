@@ -32,25 +32,33 @@ func runBerth(t *testing.T, dir, root string, args ...string) string {
 	return string(out)
 }
 
+// testProject makes a project folder with compose and a state root holding
+// the busybox image as bb; `down` runs when the test ends.
+func testProject(t *testing.T, compose string) (dir, root string) {
+	t.Helper()
+	imagetest.NeedRoot(t)
+	dir, root = t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "bb.tar"), imagetest.RootfsTar(t), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(compose), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runBerth(t, dir, root, "image", "import", "bb.tar", "bb")
+	t.Cleanup(func() { berthCmd(t, dir, root, "down", "-t", "0").Run() })
+	return dir, root
+}
+
 // TestUpKilledHalfway kills `berth up -d` with SIGKILL while it starts ten
 // services, then checks that `up` converges again and `down` leaves nothing:
 // no container directory, no cgroup, no monitor.
 func TestUpKilledHalfway(t *testing.T) {
-	imagetest.NeedRoot(t)
-	dir, root := t.TempDir(), t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "bb.tar"), imagetest.RootfsTar(t), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	var compose strings.Builder
 	compose.WriteString("name: crash\nservices:\n")
 	for i := range 10 {
 		fmt.Fprintf(&compose, "  s%d:\n    image: bb\n    command: [sleep, \"300\"]\n", i)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(compose.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	runBerth(t, dir, root, "image", "import", "bb.tar", "bb")
-	t.Cleanup(func() { berthCmd(t, dir, root, "down", "-t", "0").Run() })
+	dir, root := testProject(t, compose.String())
 
 	up := berthCmd(t, dir, root, "up", "-d")
 	if err := up.Start(); err != nil {

@@ -37,6 +37,9 @@ type specInput struct {
 	// Volumes maps a named volume's key in the project ("data") to the host
 	// directory that holds its data, and says whether it was just created.
 	Volumes map[string]volumeMount
+	// Anonymous gives the data directory of the container's anonymous
+	// volume at index i of the service's volumes (`- /data`).
+	Anonymous func(i int) (volumeMount, error)
 	// ID is the container's identity; a random one is made when empty.
 	ID string
 }
@@ -97,7 +100,7 @@ func containerSpec(in specInput) (runtime.Spec, error) {
 		}
 	}
 	sort.Strings(spec.Hosts)
-	mounts, err := containerMounts(s, in.Volumes)
+	mounts, err := containerMounts(s, in.Volumes, in.Anonymous)
 	if err != nil {
 		return runtime.Spec{}, err
 	}
@@ -178,7 +181,7 @@ func containerLabels(in specInput, imageLabels map[string]string) map[string]str
 // Bind sources are absolute already (the loader resolves them from the
 // project directory); a missing one is created unless the long syntax says
 // create_host_path: false.
-func containerMounts(s types.ServiceConfig, volumes map[string]volumeMount) ([]runtime.Mount, error) {
+func containerMounts(s types.ServiceConfig, volumes map[string]volumeMount, anonymous func(int) (volumeMount, error)) ([]runtime.Mount, error) {
 	var mounts []runtime.Mount
 	for i, v := range s.Volumes {
 		field := fmt.Sprintf("volumes[%d]", i)
@@ -202,6 +205,13 @@ func containerMounts(s types.ServiceConfig, volumes map[string]volumeMount) ([]r
 			}
 		case types.VolumeTypeVolume:
 			vol, ok := volumes[v.Source]
+			if v.Source == "" && anonymous != nil {
+				var err error
+				if vol, err = anonymous(i); err != nil {
+					return nil, fmt.Errorf("%s: anonymous volume: %w", field, err)
+				}
+				ok = true
+			}
 			if !ok {
 				return nil, fmt.Errorf("%s: volume %q is not declared in the top-level volumes", field, v.Source)
 			}

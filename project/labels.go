@@ -13,6 +13,8 @@ const (
 	LabelImage       = "com.docker.compose.image"
 	LabelVersion     = "com.docker.compose.version"
 	LabelVolume      = "com.docker.compose.volume"
+	// LabelAnonymous marks an anonymous volume, as docker labels them.
+	LabelAnonymous = "com.docker.volume.anonymous"
 )
 
 // Version is the berth version recorded in com.docker.compose.version.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -85,28 +86,29 @@ func (e *Engine) Down(ctx context.Context, name string, p *types.Project, opts D
 	return nil
 }
 
-// removeVolumes removes the project's named volumes: those its file declares
-// (not external), or, without a file, those labelled with the project.
+// removeVolumes removes the project's volumes: the named ones its file
+// declares (not external) and its anonymous ones; without a file, every
+// volume labelled with the project.
 func (e *Engine) removeVolumes(project string, p *types.Project) error {
+	vols, err := e.volumes.List()
+	if err != nil {
+		return err
+	}
 	var names []string
+	for _, v := range vols {
+		if v.Labels[LabelProject] == project && (p == nil || v.Labels[LabelAnonymous] != "") {
+			names = append(names, v.Name)
+		}
+	}
 	if p != nil {
 		for _, v := range p.Volumes {
 			if !v.External {
 				names = append(names, v.Name)
 			}
 		}
-	} else {
-		vols, err := e.volumes.List()
-		if err != nil {
-			return err
-		}
-		for _, v := range vols {
-			if v.Labels[LabelProject] == project {
-				names = append(names, v.Name)
-			}
-		}
 	}
 	sort.Strings(names)
+	names = slices.Compact(names)
 	for _, n := range names {
 		if _, err := e.volumes.Get(n); errors.Is(err, runtime.ErrNotFound) {
 			continue

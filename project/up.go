@@ -2,6 +2,8 @@ package project
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -164,6 +166,7 @@ func (e *Engine) Up(ctx context.Context, p *types.Project, opts UpOptions) (err 
 			in := specInput{
 				Project: p, Service: s, Number: a.Number, Image: images[name],
 				Layers: layers[name], ConfigHash: hashes[name], Volumes: volumes,
+				Anonymous: func(i int) (volumeMount, error) { return e.anonymousVolume(p.Name, name, a.Number, i) },
 			}
 			var err error
 			switch a.Kind {
@@ -243,6 +246,20 @@ func (e *Engine) ensureVolumes(p *types.Project, want map[string]bool) (map[stri
 		out[key] = volumeMount{Path: vol.Path, Created: created}
 	}
 	return out, nil
+}
+
+// anonymousVolume is the volume behind `- /data` in a service's volumes:
+// named from the project, service, container number and index, so that a
+// recreated container finds its data again, as with docker compose; kept by
+// `down`, removed by `down -v`.
+func (e *Engine) anonymousVolume(project, service string, number, index int) (volumeMount, error) {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%d\x00%d", project, service, number, index))
+	labels := map[string]string{LabelProject: project, LabelService: service, LabelAnonymous: "true", LabelVersion: Version}
+	vol, created, err := e.volumes.Ensure(hex.EncodeToString(sum[:]), labels)
+	if err != nil {
+		return volumeMount{}, err
+	}
+	return volumeMount{Path: vol.Path, Created: created}, nil
 }
 
 func (e *Engine) createContainer(ctx context.Context, in specInput) (string, error) {

@@ -3,6 +3,7 @@ package project
 import (
 	"context"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -14,6 +15,8 @@ type LogOptions struct {
 	// Tail is the number of lines per container from the end (<0: all).
 	Tail   int
 	Follow bool
+	// Since drops the lines written before it (zero: none dropped).
+	Since time.Time
 }
 
 // LogFunc receives one log line of container c. e.Text is only valid during
@@ -25,7 +28,7 @@ type LogFunc func(c *runtime.Container, e runtime.LogEntry) error
 // lines arrive as they are written, until ctx ends or every container has
 // stopped and its log is read to the end.
 func (e *Engine) Logs(ctx context.Context, cs []*runtime.Container, opts LogOptions, fn LogFunc) error {
-	ropts := runtime.LogOptions{Tail: opts.Tail, Follow: opts.Follow}
+	ropts := runtime.LogOptions{Tail: opts.Tail, Follow: opts.Follow, Since: opts.Since}
 	if len(cs) == 1 {
 		c := cs[0]
 		return e.runtime.ReadLogs(ctx, c.Spec.Name, ropts, func(le runtime.LogEntry) error { return fn(c, le) })

@@ -38,6 +38,7 @@ func (c *cli) upCommand() *cobra.Command {
 				opts.Timeout = &d
 			}
 			// Ctrl-C during the start rolls back what this up made.
+			began := time.Now()
 			upCtx, stop := signal.NotifyContext(ctx, os.Interrupt)
 			err = e.Up(upCtx, p, opts)
 			stop()
@@ -51,7 +52,7 @@ func (c *cli) upCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return c.attach(ctx, e, p, args, cs, attachOptions{timeout: opts.Timeout, prefix: !noPrefix})
+			return c.attach(ctx, e, p, args, cs, attachOptions{timeout: opts.Timeout, prefix: !noPrefix, since: began})
 		},
 	}
 	f := cmd.Flags()
@@ -73,6 +74,9 @@ func (c *cli) upCommand() *cobra.Command {
 type attachOptions struct {
 	timeout *time.Duration
 	prefix  bool
+	// since: what containers printed before this up (a container kept
+	// running, an earlier run's log) is not shown again.
+	since time.Time
 }
 
 func (c *cli) attach(ctx context.Context, e *project.Engine, p *types.Project, services []string, cs []*runtime.Container, opts attachOptions) error {
@@ -91,7 +95,7 @@ func (c *cli) attach(ctx context.Context, e *project.Engine, p *types.Project, s
 	var wg sync.WaitGroup
 	for _, ct := range cs {
 		wg.Go(func() {
-			err := e.Logs(followCtx, []*runtime.Container{ct}, project.LogOptions{Tail: -1, Follow: true},
+			err := e.Logs(followCtx, []*runtime.Container{ct}, project.LogOptions{Tail: -1, Follow: true, Since: opts.since},
 				func(ct *runtime.Container, le runtime.LogEntry) error { return printer.line(ct, le, true) })
 			if err != nil || followCtx.Err() != nil {
 				return

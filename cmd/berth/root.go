@@ -44,7 +44,9 @@ func run(args []string) int {
 	logrus.SetFormatter(warnFormatter{})
 	root := c.rootCommand()
 	root.SetArgs(args)
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	// Ctrl-C and SIGTERM cancel the command's context: `logs -f` ends,
+	// an `up` rolls back what it made, and berth exits as interrupted.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := root.ExecuteContext(ctx)
 	if err == nil {
@@ -53,6 +55,9 @@ func run(args []string) int {
 	var ee exitError
 	if errors.As(err, &ee) {
 		return ee.code
+	}
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return 130
 	}
 	fmt.Fprintln(c.stderr, "Error: "+oneLine(err.Error()))
 	return 1

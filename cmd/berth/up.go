@@ -39,10 +39,8 @@ func (c *cli) upCommand() *cobra.Command {
 			}
 			// Ctrl-C during the start rolls back what this up made.
 			began := time.Now()
-			upCtx, stop := signal.NotifyContext(ctx, os.Interrupt)
-			err = e.Up(upCtx, p, opts)
-			stop()
-			if err != nil {
+			// Ctrl-C here cancels ctx, and Up rolls back what it made.
+			if err := e.Up(ctx, p, opts); err != nil {
 				return err
 			}
 			if detach || opts.NoStart {
@@ -90,6 +88,13 @@ func (c *cli) attach(ctx context.Context, e *project.Engine, p *types.Project, s
 	fmt.Fprintln(c.stdout, "Attaching to "+strings.Join(names, ", "))
 	printer := newLogPrinter(c.stdout, cs, c.colors(c.stdout), opts.prefix, false)
 
+	// From here signals are counted on sigs (the first stops gracefully,
+	// the second kills), not taken from ctx, which the first one cancels.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	interrupted := ctx.Err() != nil // a Ctrl-C before sigs listened
+	ctx = context.WithoutCancel(ctx)
 	followCtx, cancelFollow := context.WithCancel(ctx)
 	defer cancelFollow()
 	var wg sync.WaitGroup
@@ -108,18 +113,16 @@ func (c *cli) attach(ctx context.Context, e *project.Engine, p *types.Project, s
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-	case <-sigs:
+	if !interrupted {
+		select {
+		case <-done:
+			return nil
+		case <-sigs:
+		}
 	}
 	fmt.Fprintln(c.stderr, "Gracefully stopping... (press Ctrl+C again to force)")
 	stopped := make(chan error, 1)
-	go func() { stopped <- e.Stop(context.WithoutCancel(ctx), p, services, opts.timeout) }()
+	go func() { stopped <- e.Stop(ctx, p, services, opts.timeout) }()
 	select {
 	case err := <-stopped:
 		cancelFollow()
@@ -130,7 +133,7 @@ func (c *cli) attach(ctx context.Context, e *project.Engine, p *types.Project, s
 	case <-sigs:
 		// The graceful stop holds the project lock; killing needs none.
 		for _, ct := range cs {
-			_ = e.Runtime().Kill(context.WithoutCancel(ctx), ct.Spec.Name, syscall.SIGKILL)
+			_ = e.Runtime().Kill(ctx, ct.Spec.Name, syscall.SIGKILL)
 		}
 		<-stopped
 		cancelFollow()

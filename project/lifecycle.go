@@ -292,3 +292,45 @@ func (e *Engine) Containers(projectName string, services []string, all bool) ([]
 	}
 	return out, nil
 }
+
+// ProjectSummary is one project as `berth ls` shows it.
+type ProjectSummary struct {
+	Name string `json:"Name"`
+	// Status counts containers by status, as docker compose: "running(2), exited(1)".
+	Status      string `json:"Status"`
+	ConfigFiles string `json:"ConfigFiles"`
+	Running     int    `json:"-"`
+}
+
+// Projects summarises every project that has containers on this host.
+func (e *Engine) Projects() ([]ProjectSummary, error) {
+	cs, err := e.runtime.List()
+	if err != nil {
+		return nil, err
+	}
+	counts := map[string]map[runtime.Status]int{}
+	files := map[string]string{}
+	for _, c := range cs {
+		name := c.Spec.Labels[LabelProject]
+		if name == "" {
+			continue
+		}
+		if counts[name] == nil {
+			counts[name] = map[runtime.Status]int{}
+		}
+		counts[name][c.State.Status]++
+		files[name] = c.Spec.Labels[LabelConfigFiles]
+	}
+	var out []ProjectSummary
+	for name, byStatus := range counts {
+		var parts []string
+		for _, st := range []runtime.Status{runtime.Running, runtime.Created, runtime.Exited, runtime.Dead} {
+			if n := byStatus[st]; n > 0 {
+				parts = append(parts, fmt.Sprintf("%s(%d)", st, n))
+			}
+		}
+		out = append(out, ProjectSummary{Name: name, Status: strings.Join(parts, ", "), ConfigFiles: files[name], Running: byStatus[runtime.Running]})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}

@@ -101,7 +101,7 @@ func (c *cli) rootCommand() *cobra.Command {
 		c.upCommand(), c.downCommand(), c.psCommand(), c.logsCommand(),
 		c.startCommand(), c.stopCommand(), c.restartCommand(), c.rmCommand(),
 		c.configCommand(), c.imagesCommand(), c.rmiCommand(), c.imageCommand(),
-		c.versionCommand(),
+		c.lsCommand(), c.versionCommand(),
 	)
 	return root
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -25,66 +26,153 @@ const cgroupRoot = "/sys/fs/cgroup"
 // cgroupParent is the folder, in every hierarchy, of the containers' cgroups.
 const cgroupParent = "berth"
 
-// containerCgroup is the cgroup of one container, "berth/NAME" in every
-// hierarchy: cgroup v2 when the host is unified, else every v1 hierarchy
-// actually mounted. Hybrid hosts (v1 controllers plus a cgroup2 mount under
-// /sys/fs/cgroup/unified) are driven as v1, as docker and runc do.
+// cgroupHost is the host's cgroup layout: cgroup v2 when the host is
+// unified, else every v1 hierarchy actually mounted. Hybrid hosts (v1
+// controllers plus a cgroup2 mount under /sys/fs/cgroup/unified) are driven
+// as v1, as docker and runc do: the controllers live in v1 there.
+type cgroupHost struct {
+	// unified: root is a cgroup2 mount; else root holds one folder per
+	// v1 hierarchy.
+	unified bool
+	root    string
+	// parent is the folder, in every hierarchy, of the containers'
+	// cgroups. Tests use one of their own, so that a berth running on the
+	// same host neither holds it nor removes it under them.
+	parent string
+}
+
+// detectCgroupHost reads the host's layout. cgroups.Mode statfs-es
+// /sys/fs/cgroup once per process, so calling this again costs nothing
+// and always gives the same answer.
+func detectCgroupHost() cgroupHost {
+	return cgroupHost{unified: cgroups.Mode() == cgroups.Unified, root: cgroupRoot, parent: cgroupParent}
+}
+
+func (h cgroupHost) group(name string) string { return "/" + h.parent + "/" + name }
+
+// containerCgroup is the cgroup of one container, "PARENT/NAME" in every
+// hierarchy of its host.
 type containerCgroup struct {
 	name string
+	host cgroupHost
 	v1   cgroup1.Cgroup
 	v2   *cgroup2.Manager
 }
 
-func cgroupGroup(name string) string { return "/" + cgroupParent + "/" + name }
-
 // createCgroup creates the container's cgroup (no limits yet) or takes over
 // an existing one of that name.
-func createCgroup(name string) (cg *containerCgroup, err error) {
+func createCgroup(name string) (*containerCgroup, error) {
+	return detectCgroupHost().create(name)
+}
+
+// loadCgroup opens the container's cgroup; nil without error when it does
+// not exist.
+func loadCgroup(name string) (*containerCgroup, error) {
+	return detectCgroupHost().load(name)
+}
+
+// cgroupPaths lists the directories the container's cgroup would have, for
+// checks that nothing is left behind.
+func cgroupPaths(name string) []string {
+	return detectCgroupHost().paths(name)
+}
+
+func (h cgroupHost) create(name string) (cg *containerCgroup, err error) {
 	for range 3 {
-		if cg, err = createCgroupOnce(name); err == nil || !errors.Is(err, os.ErrNotExist) {
+		if cg, err = h.createOnce(name); err == nil || !errors.Is(err, os.ErrNotExist) {
 			break
 		}
 	}
 	return cg, err
 }
 
-func createCgroupOnce(name string) (*containerCgroup, error) {
-	if cgroups.Mode() == cgroups.Unified {
-		m, err := cgroup2.NewManager(cgroupRoot, cgroupGroup(name), &cgroup2.Resources{})
+func (h cgroupHost) createOnce(name string) (*containerCgroup, error) {
+	if h.unified {
+		m, err := cgroup2.NewManager(h.root, h.group(name), &cgroup2.Resources{})
 		if err != nil {
-			return nil, fmt.Errorf("create cgroup %s: %w", cgroupGroup(name), err)
+			return nil, fmt.Errorf("create cgroup %s: %w", h.group(name), err)
 		}
-		return &containerCgroup{name: name, v2: m}, nil
+		// Only now: the container's cgroup keeps the parent from being
+		// removed by a concurrent delete.
+		if err := h.enableControllers(); err != nil {
+			// Roll back; a cgroup taken over with processes in it stays
+			// (EBUSY).
+			_ = unix.Rmdir(filepath.Join(h.root, h.group(name)))
+			h.removeParent(name)
+			return nil, fmt.Errorf("create cgroup %s: %w", h.group(name), err)
+		}
+		return &containerCgroup{name: name, host: h, v2: m}, nil
 	}
-	cg, err := cgroup1.New(cgroup1.StaticPath(cgroupGroup(name)), &specs.LinuxResources{},
-		cgroup1.WithHierarchy(mountedV1))
+	cg, err := cgroup1.New(cgroup1.StaticPath(h.group(name)), &specs.LinuxResources{},
+		cgroup1.WithHierarchy(h.mountedV1))
 	if err != nil {
-		return nil, fmt.Errorf("create cgroup %s: %w", cgroupGroup(name), err)
+		return nil, fmt.Errorf("create cgroup %s: %w", h.group(name), err)
 	}
-	return &containerCgroup{name: name, v1: cg}, nil
+	return &containerCgroup{name: name, host: h, v1: cg}, nil
 }
 
-// loadCgroup opens the container's cgroup; nil without error when it does
-// not exist.
-func loadCgroup(name string) (*containerCgroup, error) {
-	if cgroups.Mode() == cgroups.Unified {
-		if _, err := os.Stat(filepath.Join(cgroupRoot, cgroupGroup(name))); errors.Is(err, os.ErrNotExist) {
-			return nil, nil
-		}
-		m, err := cgroup2.Load(cgroupGroup(name), cgroup2.WithMountpoint(cgroupRoot))
-		if err != nil {
-			return nil, fmt.Errorf("load cgroup %s: %w", cgroupGroup(name), err)
-		}
-		return &containerCgroup{name: name, v2: m}, nil
+// enableControllers gives the containers' cgroups every controller their
+// parent has, as v1 puts them in every hierarchy: without the memory
+// controller a v2 cgroup has no memory.events, and oomKilled never sees an
+// OOM kill. The parent's cgroup.controllers is what the host already
+// delegates, so nothing above the parent changes. As in runc, a controller
+// the kernel refuses (cpu while a realtime task runs) is left out rather
+// than failing the container.
+func (h cgroupHost) enableControllers() error {
+	dir := filepath.Join(h.root, h.parent)
+	data, err := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
+	if err != nil {
+		return fmt.Errorf("read controllers: %w", err)
 	}
-	cg, err := cgroup1.Load(cgroup1.StaticPath(cgroupGroup(name)), cgroup1.WithHierarchy(mountedV1))
+	ctrls := strings.Fields(string(data))
+	if len(ctrls) == 0 {
+		return nil
+	}
+	if writeCgroupFile(dir, "cgroup.subtree_control", "+"+strings.Join(ctrls, " +")) == nil {
+		return nil
+	}
+	for _, c := range ctrls {
+		_ = writeCgroupFile(dir, "cgroup.subtree_control", "+"+c)
+	}
+	return nil
+}
+
+// writeCgroupFile writes value to an existing file of a cgroup. Without
+// O_CREAT: a file the kernel lacks is ENOENT (a feature test), where
+// os.WriteFile gets EACCES from cgroupfs.
+func writeCgroupFile(dir, file, value string) error {
+	f, err := os.OpenFile(filepath.Join(dir, file), os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(value)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (h cgroupHost) load(name string) (*containerCgroup, error) {
+	if h.unified {
+		if _, err := os.Stat(filepath.Join(h.root, h.group(name))); errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		} else if err != nil {
+			return nil, fmt.Errorf("load cgroup %s: %w", h.group(name), err)
+		}
+		m, err := cgroup2.Load(h.group(name), cgroup2.WithMountpoint(h.root))
+		if err != nil {
+			return nil, fmt.Errorf("load cgroup %s: %w", h.group(name), err)
+		}
+		return &containerCgroup{name: name, host: h, v2: m}, nil
+	}
+	cg, err := cgroup1.Load(cgroup1.StaticPath(h.group(name)), cgroup1.WithHierarchy(h.mountedV1))
 	if errors.Is(err, cgroup1.ErrCgroupDeleted) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("load cgroup %s: %w", cgroupGroup(name), err)
+		return nil, fmt.Errorf("load cgroup %s: %w", h.group(name), err)
 	}
-	return &containerCgroup{name: name, v1: cg}, nil
+	return &containerCgroup{name: name, host: h, v1: cg}, nil
 }
 
 // mountedV1 is the cgroup v1 hierarchy as it is mounted on this host.
@@ -92,8 +180,8 @@ func loadCgroup(name string) (*containerCgroup, error) {
 // directories of those that are not mounted (on the tmpfs of
 // /sys/fs/cgroup), or fails on a hugetlb that only cgroup2 holds: keep only
 // the subsystems whose folder is a cgroup v1 mount.
-func mountedV1() ([]cgroup1.Subsystem, error) {
-	root := cgroupRoot
+func (h cgroupHost) mountedV1() ([]cgroup1.Subsystem, error) {
+	root := h.root
 	all := []cgroup1.Subsystem{
 		cgroup1.NewNamed(root, "systemd"),
 		cgroup1.NewFreezer(root),
@@ -112,8 +200,8 @@ func mountedV1() ([]cgroup1.Subsystem, error) {
 	if !userns.RunningInUserNS() {
 		all = append(all, cgroup1.NewDevices(root))
 	}
-	if h, err := cgroup1.NewHugetlb(root); err == nil {
-		all = append(all, h)
+	if hs, err := cgroup1.NewHugetlb(root); err == nil {
+		all = append(all, hs)
 	}
 	var mounted []cgroup1.Subsystem
 	for _, s := range all {
@@ -131,6 +219,23 @@ func mountedV1() ([]cgroup1.Subsystem, error) {
 	return mounted, nil
 }
 
+// paths lists the directories the container's cgroup has, or would have,
+// in every hierarchy.
+func (h cgroupHost) paths(name string) []string {
+	if h.unified {
+		return []string{filepath.Join(h.root, h.group(name))}
+	}
+	subs, err := h.mountedV1()
+	if err != nil {
+		return nil
+	}
+	var paths []string
+	for _, s := range subs {
+		paths = append(paths, filepath.Join(h.root, string(s.Name()), h.group(name)))
+	}
+	return paths
+}
+
 // add moves process pid into the cgroup.
 func (c *containerCgroup) add(pid int) error {
 	var err error
@@ -140,7 +245,7 @@ func (c *containerCgroup) add(pid int) error {
 		err = c.v1.AddProc(uint64(pid))
 	}
 	if err != nil {
-		return fmt.Errorf("add pid %d to cgroup %s: %w", pid, cgroupGroup(c.name), err)
+		return fmt.Errorf("add pid %d to cgroup %s: %w", pid, c.host.group(c.name), err)
 	}
 	return nil
 }
@@ -183,20 +288,30 @@ func (c *containerCgroup) hasV1(name cgroup1.Name) bool {
 	return false
 }
 
-// signal sends sig to every process of the cgroup. The cgroup is frozen
-// meanwhile, so that no process forks a child the loop would miss.
+// signal sends sig to every process of the cgroup.
 func (c *containerCgroup) signal(sig syscall.Signal) error {
 	if c.v2 != nil && sig == syscall.SIGKILL {
-		// cgroup.kill (Linux 5.14) kills the whole tree atomically; the
-		// library falls back to freeze and kill on older kernels.
-		return c.v2.Kill()
+		// cgroup.kill (Linux 5.14) kills the whole tree atomically.
+		// Not cgroup2.Manager.Kill: its fallback waits for the killed
+		// processes, which reaps the caller's own children (the
+		// monitor's init) and takes their exit status away.
+		err := writeCgroupFile(filepath.Join(c.host.root, c.host.group(c.name)), "cgroup.kill", "1")
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("signal cgroup %s: write cgroup.kill: %w", c.host.group(c.name), err)
+		}
+		// An older kernel, or the cgroup is gone: signalEach tells.
 	}
-	frozen := false
-	if c.v2 != nil {
-		frozen = c.v2.Freeze() == nil
-	} else if c.hasV1(cgroup1.Freezer) {
-		frozen = c.v1.Freeze() == nil
-	}
+	return c.signalEach(sig)
+}
+
+// signalEach sends sig to the processes of the cgroup one by one. The
+// cgroup is frozen meanwhile, so that no process forks a child the loop
+// would miss.
+func (c *containerCgroup) signalEach(sig syscall.Signal) error {
+	frozen := c.freeze()
 	pids, err := c.pids()
 	for _, pid := range pids {
 		if kerr := unix.Kill(pid, sig); kerr != nil && kerr != unix.ESRCH && err == nil {
@@ -205,23 +320,60 @@ func (c *containerCgroup) signal(sig syscall.Signal) error {
 	}
 	if frozen {
 		// A frozen task only acts on its signal once thawed.
-		var terr error
-		if c.v2 != nil {
-			terr = c.v2.Thaw()
-		} else {
-			terr = c.v1.Thaw()
-		}
-		if err == nil {
+		if terr := c.thaw(); err == nil {
 			err = terr
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("signal cgroup %s: %w", cgroupGroup(c.name), err)
+		return fmt.Errorf("signal cgroup %s: %w", c.host.group(c.name), err)
 	}
 	return nil
 }
 
+// freezeTimeout bounds the wait for a v2 freeze: a task in uninterruptible
+// sleep freezes only when it wakes, and a signal late is better than none.
+const freezeTimeout = time.Second
+
+// freeze stops the cgroup's processes and reports whether it must be
+// thawed. The v1 freezer waits until every task is frozen; v2's
+// cgroup.freeze only asks, and cgroup.events says "frozen 1" once the last
+// task has stopped: until then a task can still fork.
+func (c *containerCgroup) freeze() bool {
+	if c.v1 != nil {
+		return c.hasV1(cgroup1.Freezer) && c.v1.Freeze() == nil
+	}
+	if c.v2.Freeze() != nil {
+		return false
+	}
+	events := filepath.Join(c.host.root, c.host.group(c.name), "cgroup.events")
+	for deadline := time.Now().Add(freezeTimeout); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		data, err := os.ReadFile(events)
+		if err != nil || hasLine(data, "frozen 1") {
+			break
+		}
+	}
+	return true
+}
+
+func (c *containerCgroup) thaw() error {
+	if c.v2 != nil {
+		return c.v2.Thaw()
+	}
+	return c.v1.Thaw()
+}
+
+// hasLine reports whether data, the text of a cgroup file, has the line.
+func hasLine(data []byte, line string) bool {
+	for l := range bytes.Lines(data) {
+		if string(bytes.TrimSpace(l)) == line {
+			return true
+		}
+	}
+	return false
+}
+
 // killAll kills every process of the cgroup and waits until it is empty.
+// A cgroup that is gone has nothing left to kill.
 func (c *containerCgroup) killAll(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -231,17 +383,19 @@ func (c *containerCgroup) killAll(ctx context.Context) error {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("cgroup %s: list processes: %w", cgroupGroup(c.name), err)
+			return fmt.Errorf("cgroup %s: list processes: %w", c.host.group(c.name), err)
 		}
 		if len(pids) == 0 {
 			return nil
 		}
-		if err := c.signal(syscall.SIGKILL); err != nil {
+		if err := c.signal(syscall.SIGKILL); errors.Is(err, os.ErrNotExist) {
+			return nil
+		} else if err != nil {
 			return err
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("cgroup %s: processes %v survive SIGKILL: %w", cgroupGroup(c.name), pids, ctx.Err())
+			return fmt.Errorf("cgroup %s: processes %v survive SIGKILL: %w", c.host.group(c.name), pids, ctx.Err())
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
@@ -256,18 +410,18 @@ func (c *containerCgroup) delete() error {
 		err = c.v1.Delete()
 	}
 	if err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, cgroup1.ErrCgroupDeleted) {
-		return fmt.Errorf("delete cgroup %s: %w", cgroupGroup(c.name), err)
+		return fmt.Errorf("delete cgroup %s: %w", c.host.group(c.name), err)
 	}
-	removeCgroupParent(c.name)
+	c.host.removeParent(c.name)
 	return nil
 }
 
-// removeCgroupParent removes the shared "berth" cgroup once its last
-// container is gone, so that nothing of berth stays in the hierarchy. rmdir
-// of a cgroup with children fails (EBUSY), which is the answer "not yet";
-// createCgroup retries when a concurrent removal takes the parent away.
-func removeCgroupParent(name string) {
-	for _, p := range cgroupPaths(name) {
+// removeParent removes the shared parent cgroup once its last container is
+// gone, so that nothing of berth stays in the hierarchy. rmdir of a cgroup
+// with children fails (EBUSY), which is the answer "not yet"; create
+// retries when a concurrent removal takes the parent away.
+func (h cgroupHost) removeParent(name string) {
+	for _, p := range h.paths(name) {
 		_ = unix.Rmdir(filepath.Dir(p))
 	}
 }
@@ -277,10 +431,10 @@ func removeCgroupParent(name string) {
 // (v1, Linux 4.13).
 func (c *containerCgroup) oomKilled() bool {
 	var path string
-	if c.v2 != nil {
-		path = filepath.Join(cgroupRoot, cgroupGroup(c.name), "memory.events")
+	if c.host.unified {
+		path = filepath.Join(c.host.root, c.host.group(c.name), "memory.events")
 	} else {
-		path = filepath.Join(cgroupRoot, string(cgroup1.Memory), cgroupGroup(c.name), "memory.oom_control")
+		path = filepath.Join(c.host.root, string(cgroup1.Memory), c.host.group(c.name), "memory.oom_control")
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -293,21 +447,4 @@ func (c *containerCgroup) oomKilled() bool {
 		}
 	}
 	return false
-}
-
-// cgroupPaths lists the directories the container's cgroup would have, for
-// checks that nothing is left behind.
-func cgroupPaths(name string) []string {
-	if cgroups.Mode() == cgroups.Unified {
-		return []string{filepath.Join(cgroupRoot, cgroupGroup(name))}
-	}
-	subs, err := mountedV1()
-	if err != nil {
-		return nil
-	}
-	var paths []string
-	for _, s := range subs {
-		paths = append(paths, filepath.Join(cgroupRoot, string(s.Name()), cgroupGroup(name)))
-	}
-	return paths
 }

@@ -79,6 +79,15 @@ func startContainer(req *initRequest) error {
 		cwd = "/"
 	}
 
+	// First, the network namespace to join, if any: setns moves only this
+	// thread, which is locked and is the one that execs the process, and
+	// the sysfs mounted below must show this namespace's interfaces.
+	if spec.NetNS != "" {
+		if err := joinNetNS(spec.NetNS); err != nil {
+			return err
+		}
+	}
+
 	// Mounts made from here on must not propagate to the host: the clone
 	// copied the host's mounts with their shared peer groups (systemd makes
 	// "/" shared), and a mount in a shared one would appear on the host.
@@ -120,8 +129,10 @@ func startContainer(req *initRequest) error {
 	if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
 		return fmt.Errorf("set hostname %q: sethostname: %w", spec.Hostname, err)
 	}
-	if err := loopbackUp(); err != nil {
-		return err
+	if !spec.HostNetwork {
+		if err := loopbackUp(); err != nil {
+			return err
+		}
 	}
 	env := processEnv(spec.Env, usr.Home)
 
@@ -213,6 +224,19 @@ func closeExecFrom(min int) error {
 		}
 		// The directory's own fd is closed by now; fcntl fails on it, harmlessly.
 		unix.CloseOnExec(fd)
+	}
+	return nil
+}
+
+// joinNetNS moves the calling thread into the network namespace at path.
+func joinNetNS(path string) error {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("join network namespace %s: open: %w", path, err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("join network namespace %s: setns: %w", path, err)
 	}
 	return nil
 }

@@ -61,7 +61,7 @@ func testLaunchIn(t *testing.T, dir string, spec Spec) (*launched, error) {
 		t.Fatal(err)
 	}
 	goruntime.LockOSThread()
-	p, err := newInit("/proc/self/exe", stdout, stderr)
+	p, err := newInit("/proc/self/exe", stdout, stderr, spec.newNetwork())
 	if err != nil {
 		goruntime.UnlockOSThread()
 		t.Fatalf("newInit: %v", err)

@@ -180,7 +180,7 @@ func (m *monitor) start() (pid int, err error) {
 		}
 	}()
 
-	p, err := newInit("/proc/self/exe", stdout, stderr)
+	p, err := newInit("/proc/self/exe", stdout, stderr, spec.newNetwork())
 	stdout.Close()
 	stderr.Close()
 	if err != nil {

@@ -23,6 +23,15 @@ import (
 const initCloneFlags = syscall.CLONE_NEWNS | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC |
 	syscall.CLONE_NEWPID | syscall.CLONE_NEWNET
 
+// cloneFlags are initCloneFlags less the network namespace when the
+// container joins one (a path, or the host's).
+func cloneFlags(newNet bool) uintptr {
+	if newNet {
+		return initCloneFlags
+	}
+	return initCloneFlags &^ syscall.CLONE_NEWNET
+}
+
 // initProcess is a container init being started: spawned, waiting for its request.
 type initProcess struct {
 	cmd *exec.Cmd
@@ -60,7 +69,7 @@ func (e startError) Error() string { return string(e) }
 // Setsid makes the init a session and process group leader with no
 // controlling terminal, as runc does: a Ctrl-C typed in the terminal that
 // started berth must not reach containers, only what berth forwards.
-func newInit(exe string, stdout, stderr *os.File) (*initProcess, error) {
+func newInit(exe string, stdout, stderr *os.File, newNet bool) (*initProcess, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("start container init: socketpair: %w", err)
@@ -81,7 +90,7 @@ func newInit(exe string, stdout, stderr *os.File) (*initProcess, error) {
 		// Stdin nil is /dev/null, opened by os/exec.
 		ExtraFiles: []*os.File{child}, // fd 3 == initFD
 		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags: initCloneFlags,
+			Cloneflags: cloneFlags(newNet),
 			Pdeathsig:  syscall.SIGKILL,
 			Setsid:     true,
 		},

@@ -329,7 +329,13 @@ func (r *rootfs) openFile(name string) (*os.File, error) {
 // keeps its own files underneath, untouched.
 func (r *rootfs) mountEtcFiles(spec *Spec, dir string) error {
 	var hosts bytes.Buffer
-	hosts.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+	if spec.HostNetwork {
+		// The host's network, the host's names, as docker does.
+		host, _ := os.ReadFile("/etc/hosts")
+		hosts.Write(host)
+	} else {
+		hosts.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+	}
 	for _, h := range spec.Hosts {
 		hosts.WriteString(h + "\n")
 	}
@@ -339,7 +345,7 @@ func (r *rootfs) mountEtcFiles(spec *Spec, dir string) error {
 	}{
 		{hostnameFile, []byte(spec.Hostname + "\n")},
 		{hostsFile, hosts.Bytes()},
-		{resolvFile, resolvConf()},
+		{resolvFile, resolvConf(spec)},
 	}
 	for _, f := range files {
 		src := filepath.Join(dir, f.name)
@@ -357,7 +363,26 @@ func (r *rootfs) mountEtcFiles(spec *Spec, dir string) error {
 // loopback nameservers point at the host's own resolver (systemd-resolved,
 // dnsmasq), which the container cannot reach, so they go; with none left,
 // systemd-resolved's upstream list is tried, then Google's public servers.
-func resolvConf() []byte {
+func resolvConf(spec *Spec) []byte {
+	switch {
+	case len(spec.DNS) > 0:
+		var b bytes.Buffer
+		for _, ns := range spec.DNS {
+			b.WriteString("nameserver " + ns + "\n")
+		}
+		if len(spec.DNSSearch) > 0 {
+			b.WriteString("search " + strings.Join(spec.DNSSearch, " ") + "\n")
+		}
+		if len(spec.DNSOptions) > 0 {
+			b.WriteString("options " + strings.Join(spec.DNSOptions, " ") + "\n")
+		}
+		return b.Bytes()
+	case spec.HostNetwork:
+		// The host's own resolvers, loopback ones included: the container
+		// shares the host's loopback.
+		data, _ := os.ReadFile("/etc/resolv.conf")
+		return data
+	}
 	for _, path := range []string{"/etc/resolv.conf", "/run/systemd/resolve/resolv.conf"} {
 		data, err := os.ReadFile(path)
 		if err != nil {

@@ -45,7 +45,25 @@ type Spec struct {
 
 	// Hosts are extra /etc/hosts lines ("10.0.0.2 db").
 	Hosts []string `json:"hosts,omitempty"`
+
+	// NetNS is a network namespace to join, by path: one the network
+	// package made and configured before the start (it outlives restarts of
+	// the process), or another container's (network_mode: service:NAME).
+	// With NetNS empty and HostNetwork false the container gets a new
+	// namespace with only its loopback interface.
+	NetNS string `json:"netns,omitempty"`
+	// HostNetwork keeps the host's network namespace (network_mode: host).
+	HostNetwork bool `json:"hostNetwork,omitempty"`
+	// DNS are the nameservers of /etc/resolv.conf ("127.0.0.11" for the
+	// monitor's resolver); empty: the host's, as docker passes them on.
+	DNS        []string `json:"dns,omitempty"`
+	DNSSearch  []string `json:"dnsSearch,omitempty"`
+	DNSOptions []string `json:"dnsOptions,omitempty"`
 }
+
+// newNetwork reports whether the container needs a network namespace of its
+// own made by the clone.
+func (s *Spec) newNetwork() bool { return s.NetNS == "" && !s.HostNetwork }
 
 // MountType says how a Mount's source becomes visible in the container.
 type MountType string

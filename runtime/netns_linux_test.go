@@ -1,0 +1,62 @@
+package runtime
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestInitHostNetwork: network_mode host keeps the host's namespace, its
+// interfaces and its resolvers.
+func TestInitHostNetwork(t *testing.T) {
+	s := spec(t, "sh", "-c", "ls /sys/class/net; cat /etc/resolv.conf")
+	s.HostNetwork = true
+	out := testRunOK(t, s)
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ifc := range ifaces {
+		if !strings.Contains(out, ifc.Name+"\n") {
+			t.Errorf("host interface %s not seen in a host-network container:\n%s", ifc.Name, out)
+		}
+	}
+}
+
+// TestInitJoinsNetNS: a container with NetNS joins that namespace (one the
+// network package made, or another container's) instead of a new one.
+func TestInitJoinsNetNS(t *testing.T) {
+	s := spec(t, "sh", "-c", "ls /sys/class/net")
+	var b [4]byte
+	rand.Read(b[:])
+	ns := "bt-rt" + hex.EncodeToString(b[:])
+	ip := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	ip("netns", "add", ns)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	ip("-n", ns, "link", "add", "bt-rtdummy", "type", "veth", "peer", "name", "bt-rtpeer")
+	s.NetNS = "/run/netns/" + ns
+	out := testRunOK(t, s)
+	if !strings.Contains(out, "bt-rtdummy\n") {
+		t.Errorf("the joined namespace's interface is missing:\n%s", out)
+	}
+}
+
+// TestInitDNSConfig: Spec.DNS makes the resolv.conf (the monitor's 127.0.0.11).
+func TestInitDNSConfig(t *testing.T) {
+	s := spec(t, "cat", "/etc/resolv.conf")
+	s.DNS = []string{"127.0.0.11"}
+	s.DNSSearch = []string{"example.test"}
+	s.DNSOptions = []string{"ndots:0"}
+	want := "nameserver 127.0.0.11\nsearch example.test\noptions ndots:0\n"
+	if out := testRunOK(t, s); out != want {
+		t.Errorf("resolv.conf:\n%s\nwant:\n%s", out, want)
+	}
+}

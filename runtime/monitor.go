@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -49,9 +50,12 @@ type readyMessage struct {
 
 // monitor is the state of one monitor process.
 type monitor struct {
-	dir  string
-	spec Spec
-	proc *initProcess
+	dir   string
+	spec  Spec
+	proc  *initProcess
+	roles Roles
+	// dns is the container's resolver, when its spec asks for one.
+	dns io.Closer
 
 	cg  *containerCgroup
 	ln  *net.UnixListener
@@ -66,7 +70,7 @@ type monitor struct {
 	conns  sync.WaitGroup
 }
 
-func monitorMain() {
+func monitorMain(roles Roles) {
 	// The init gets SIGKILL when the thread that spawned it ends
 	// (Pdeathsig). The main goroutine spawns it and lives as long as the
 	// monitor: pin it to its thread.
@@ -81,7 +85,7 @@ func monitorMain() {
 		fmt.Fprintln(os.Stderr, "usage: berth monitor DIR")
 		os.Exit(2)
 	}
-	m := &monitor{dir: os.Args[2], exited: make(chan struct{})}
+	m := &monitor{dir: os.Args[2], exited: make(chan struct{}), roles: roles}
 	os.Exit(m.run(ready))
 }
 
@@ -192,8 +196,13 @@ func (m *monitor) start() (pid int, err error) {
 		p.wait()
 		return 0, err
 	}
-	// (The network of the container's namespace is set up here.)
+	if err := m.startDNS(); err != nil {
+		p.cmd.Process.Kill()
+		p.wait()
+		return 0, err
+	}
 	if err := p.run(initRequest{Spec: spec, Dir: m.dir}); err != nil {
+		m.stopDNS()
 		// The init exits after reporting an error; a run that failed for
 		// another reason (a broken sync socket) may have left it running.
 		p.cmd.Process.Kill()
@@ -294,6 +303,7 @@ func (m *monitor) supervise() {
 	}
 	m.ln.Close()
 	os.Remove(filepath.Join(m.dir, monitorSock))
+	m.stopDNS()
 
 	m.mu.Lock()
 	st := m.state
@@ -422,6 +432,31 @@ func (m *monitor) stop(req controlRequest) controlReply {
 	code := m.state.ExitCode
 	m.mu.Unlock()
 	return controlReply{ExitCode: &code}
+}
+
+// startDNS starts the container's resolver (docker's 127.0.0.11) in its
+// network namespace when the spec asks for one; the namespace exists before
+// the process (Spec.NetNS), so the resolver is up before the first query.
+func (m *monitor) startDNS() error {
+	if m.spec.DNSServer == nil {
+		return nil
+	}
+	if m.roles.StartDNS == nil || m.spec.NetNS == "" {
+		return errors.New("start DNS: this berth has no resolver for the container's namespace")
+	}
+	dns, err := m.roles.StartDNS(m.spec.NetNS, m.spec.DNSServer)
+	if err != nil {
+		return fmt.Errorf("start DNS: %w", err)
+	}
+	m.dns = dns
+	return nil
+}
+
+func (m *monitor) stopDNS() {
+	if m.dns != nil {
+		m.dns.Close()
+		m.dns = nil
+	}
 }
 
 // catchesSignal reports whether process pid has a handler for sig, from the

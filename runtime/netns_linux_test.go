@@ -1,10 +1,15 @@
 package runtime
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
+	"io"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -58,5 +63,50 @@ func TestInitDNSConfig(t *testing.T) {
 	want := "nameserver 127.0.0.11\nsearch example.test\noptions ndots:0\n"
 	if out := testRunOK(t, s); out != want {
 		t.Errorf("resolv.conf:\n%s\nwant:\n%s", out, want)
+	}
+}
+
+// testStartDNS is the test binary's resolver role: it records the namespace
+// it was asked to serve in config's marker file, and "closed" on Close.
+func testStartDNS(netns string, config json.RawMessage) (io.Closer, error) {
+	var cfg struct{ Marker string }
+	if err := json.Unmarshal(config, &cfg); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(cfg.Marker, []byte(netns), 0o644); err != nil {
+		return nil, err
+	}
+	return closerFunc(func() error { return os.WriteFile(cfg.Marker, []byte("closed"), 0o644) }), nil
+}
+
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }
+
+// TestMonitorStartsDNS: a spec with DNSServer has the monitor start the
+// resolver role in the container's namespace before the process, and stop
+// it when the process exits.
+func TestMonitorStartsDNS(t *testing.T) {
+	r := testRuntime(t)
+	var b [4]byte
+	rand.Read(b[:])
+	ns := "bt-rd" + hex.EncodeToString(b[:])
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	marker := filepath.Join(t.TempDir(), "dns")
+	s := shSpec(t, "dns", "echo started; sleep 30")
+	s.NetNS = "/run/netns/" + ns
+	s.DNSServer = json.RawMessage(`{"marker":"` + marker + `"}`)
+	run(t, r, s)
+	if got, _ := os.ReadFile(marker); string(got) != s.NetNS {
+		t.Fatalf("the resolver role got %q, want the namespace %q", got, s.NetNS)
+	}
+	if err := r.Stop(context.Background(), s.Name, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(marker); string(got) != "closed" {
+		t.Errorf("after the exit the resolver is %q, want closed", got)
 	}
 }

@@ -1,6 +1,20 @@
 package runtime
 
-import "os"
+import (
+	"encoding/json"
+	"io"
+	"os"
+)
+
+// Roles are what the berth binary plugs into the monitor: the runtime knows
+// no network code, and the main package, which may import both, wires them.
+type Roles struct {
+	// StartDNS binds the container's resolver inside the network namespace
+	// at netns (Spec.NetNS) and serves it in the background with config
+	// (Spec.DNSServer) until the returned Closer is closed. The monitor calls
+	// it before the container's process starts, so the first query finds it.
+	StartDNS func(netns string, config json.RawMessage) (io.Closer, error)
+}
 
 // Reexec runs the hidden roles of the berth binary and reports whether it
 // did. main calls it first, before any CLI framework starts:
@@ -9,7 +23,7 @@ import "os"
 //	berth init          the container's init, inside the new namespaces (init_linux.go)
 //
 // Neither returns: each ends the process itself.
-func Reexec() bool {
+func Reexec(roles Roles) bool {
 	if len(os.Args) < 2 {
 		return false
 	}
@@ -17,7 +31,7 @@ func Reexec() bool {
 	case "init":
 		initMain()
 	case "monitor":
-		monitorMain()
+		monitorMain(roles)
 	}
 	return false
 }

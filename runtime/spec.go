@@ -1,6 +1,9 @@
 package runtime
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Spec is everything needed to run one container on this host. It holds plain
 // values only: the project package turns a compose service and its image into
@@ -59,6 +62,10 @@ type Spec struct {
 	DNS        []string `json:"dns,omitempty"`
 	DNSSearch  []string `json:"dnsSearch,omitempty"`
 	DNSOptions []string `json:"dnsOptions,omitempty"`
+	// DNSServer, when set, asks the monitor to serve the container's
+	// resolver inside NetNS with this configuration (see Roles.StartDNS);
+	// the runtime does not read it.
+	DNSServer json.RawMessage `json:"dnsServer,omitempty"`
 }
 
 // newNetwork reports whether the container needs a network namespace of its

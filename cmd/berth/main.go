@@ -11,7 +11,7 @@ import (
 func main() {
 	// The monitor and the container init are this same binary re-executed;
 	// they must take over before any CLI machinery starts.
-	if runtime.Reexec() {
+	if runtime.Reexec(runtime.Roles{}) {
 		return
 	}
 	os.Exit(run(os.Args[1:]))

@@ -17,7 +17,7 @@ import (
 // monitor re-execute /proc/self/exe, which in a test is this binary, as
 // `… init` or `… monitor DIR`.
 func TestMain(m *testing.M) {
-	Reexec(Roles{StartDNS: testStartDNS})
+	Reexec(Roles{StartDNS: testStartDNS, SetupNetwork: testSetupNetwork})
 	os.Exit(m.Run())
 }
 

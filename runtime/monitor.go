@@ -124,6 +124,15 @@ func (m *monitor) start() (pid int, err error) {
 	if err != nil {
 		return 0, fmt.Errorf("read config: %w", err)
 	}
+	if spec.NetworkFrom != "" {
+		// Resolved now, not at create: the other container's process is
+		// the namespace, and it may have been restarted since.
+		netns, err := containerNetNS(filepath.Join(filepath.Dir(m.dir), spec.NetworkFrom))
+		if err != nil {
+			return 0, fmt.Errorf("join the network of container %s: %w", spec.NetworkFrom, err)
+		}
+		spec.NetNS = netns
+	}
 	m.spec = spec
 	st, err := readState(m.dir)
 	if err != nil {
@@ -196,7 +205,12 @@ func (m *monitor) start() (pid int, err error) {
 		p.wait()
 		return 0, err
 	}
-	if err := m.startDNS(); err != nil {
+	if err := m.setupNetwork(p.pid()); err != nil {
+		p.cmd.Process.Kill()
+		p.wait()
+		return 0, err
+	}
+	if err := m.startDNS(p.pid()); err != nil {
 		p.cmd.Process.Kill()
 		p.wait()
 		return 0, err
@@ -434,17 +448,48 @@ func (m *monitor) stop(req controlRequest) controlReply {
 	return controlReply{ExitCode: &code}
 }
 
+// containerNetNS is the network namespace of the running container in dir.
+func containerNetNS(dir string) (string, error) {
+	st, err := readState(dir)
+	if err != nil {
+		return "", err
+	}
+	if st.Status != Running || !processAlive(st.MonitorPid, st.MonitorStart) || st.Pid <= 0 {
+		return "", ErrNotRunning
+	}
+	return fmt.Sprintf("/proc/%d/ns/net", st.Pid), nil
+}
+
+// setupNetwork plugs the container's new network namespace into its
+// networks, before its process starts.
+func (m *monitor) setupNetwork(pid int) error {
+	if m.spec.Network == nil || !m.spec.newNetwork() {
+		return nil
+	}
+	if m.roles.SetupNetwork == nil {
+		return errors.New("set up the network: this berth has no network role")
+	}
+	if err := m.roles.SetupNetwork(pid, m.spec.Network); err != nil {
+		return fmt.Errorf("set up the network: %w", err)
+	}
+	return nil
+}
+
 // startDNS starts the container's resolver (docker's 127.0.0.11) in its
 // network namespace when the spec asks for one; the namespace exists before
 // the process (Spec.NetNS), so the resolver is up before the first query.
-func (m *monitor) startDNS() error {
+func (m *monitor) startDNS(pid int) error {
 	if m.spec.DNSServer == nil {
 		return nil
 	}
-	if m.roles.StartDNS == nil || m.spec.NetNS == "" {
-		return errors.New("start DNS: this berth has no resolver for the container's namespace")
+	if m.roles.StartDNS == nil {
+		return errors.New("start DNS: this berth has no resolver role")
 	}
-	dns, err := m.roles.StartDNS(m.spec.NetNS, m.spec.DNSServer)
+	netns := m.spec.NetNS
+	if netns == "" {
+		netns = fmt.Sprintf("/proc/%d/ns/net", pid)
+	}
+	dns, err := m.roles.StartDNS(netns, m.spec.DNSServer)
 	if err != nil {
 		return fmt.Errorf("start DNS: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -108,5 +109,55 @@ func TestMonitorStartsDNS(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(marker); string(got) != "closed" {
 		t.Errorf("after the exit the resolver is %q, want closed", got)
+	}
+}
+
+// testSetupNetwork is the test binary's network role: it gives the new
+// namespace a veth pair named in config, as the network package would plug
+// in a real one.
+func testSetupNetwork(pid int, config json.RawMessage) error {
+	var cfg struct{ Name string }
+	if err := json.Unmarshal(config, &cfg); err != nil {
+		return err
+	}
+	ns := fmt.Sprintf("/proc/%d/ns/net", pid)
+	out, err := exec.Command("nsenter", "--net="+ns, "ip", "link", "add", cfg.Name, "type", "veth", "peer", "name", cfg.Name+"p").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%v: %s", err, out)
+	}
+	return nil
+}
+
+// TestMonitorSetsUpNetworkAndShares: the network role plugs the container's
+// new namespace before its process starts, and a second container joins
+// that namespace by the first one's name.
+func TestMonitorSetsUpNetworkAndShares(t *testing.T) {
+	r := testRuntime(t)
+	owner := shSpec(t, "netowner", "ls /sys/class/net; readlink /proc/self/ns/net; sleep 30")
+	owner.Network = json.RawMessage(`{"name":"bt-rtnet"}`)
+	run(t, r, owner)
+	joiner := shSpec(t, "netjoiner", "ls /sys/class/net; readlink /proc/self/ns/net")
+	joiner.NetworkFrom = owner.Name
+	run(t, r, joiner)
+	waitFor(t, "the joiner to exit", func() bool {
+		c, err := r.Get(joiner.Name)
+		return err == nil && c.State.Status == Exited
+	})
+	logs := func(name string) string {
+		var b strings.Builder
+		r.ReadLogs(context.Background(), name, LogOptions{Tail: -1}, func(e LogEntry) error {
+			b.Write(e.Text)
+			b.WriteByte('\n')
+			return nil
+		})
+		return b.String()
+	}
+	waitFor(t, "the owner's output", func() bool { return strings.Contains(logs(owner.Name), "net:") })
+	o, j := logs(owner.Name), logs(joiner.Name)
+	if !strings.Contains(o, "bt-rtnet\n") {
+		t.Errorf("the network role's interface is missing in the owner:\n%s", o)
+	}
+	if o != j {
+		t.Errorf("the joiner sees another namespace:\nowner:\n%s\njoiner:\n%s", o, j)
 	}
 }

@@ -9,8 +9,12 @@ import (
 // Roles are what the berth binary plugs into the monitor: the runtime knows
 // no network code, and the main package, which may import both, wires them.
 type Roles struct {
+	// SetupNetwork plugs the new network namespace of process pid into the
+	// networks config (Spec.Network) describes. The monitor calls it after
+	// the clone and before the container's process starts.
+	SetupNetwork func(pid int, config json.RawMessage) error
 	// StartDNS binds the container's resolver inside the network namespace
-	// at netns (Spec.NetNS) and serves it in the background with config
+	// at netns (a path: Spec.NetNS, or /proc/PID/ns/net) and serves it in the background with config
 	// (Spec.DNSServer) until the returned Closer is closed. The monitor calls
 	// it before the container's process starts, so the first query finds it.
 	StartDNS func(netns string, config json.RawMessage) (io.Closer, error)

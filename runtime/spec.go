@@ -55,8 +55,16 @@ type Spec struct {
 	// With NetNS empty and HostNetwork false the container gets a new
 	// namespace with only its loopback interface.
 	NetNS string `json:"netns,omitempty"`
+	// NetworkFrom joins the network namespace of another container of this
+	// runtime, by name (network_mode: service:NAME): the monitor resolves it
+	// when it starts, from that container's running process.
+	NetworkFrom string `json:"networkFrom,omitempty"`
 	// HostNetwork keeps the host's network namespace (network_mode: host).
 	HostNetwork bool `json:"hostNetwork,omitempty"`
+	// Network, when set, is handed to Roles.SetupNetwork with the new
+	// namespace (by the process's PID) before the process starts: the
+	// veth pairs, addresses and routes. The runtime does not read it.
+	Network json.RawMessage `json:"network,omitempty"`
 	// DNS are the nameservers of /etc/resolv.conf ("127.0.0.11" for the
 	// monitor's resolver); empty: the host's, as docker passes them on.
 	DNS        []string `json:"dns,omitempty"`
@@ -70,7 +78,7 @@ type Spec struct {
 
 // newNetwork reports whether the container needs a network namespace of its
 // own made by the clone.
-func (s *Spec) newNetwork() bool { return s.NetNS == "" && !s.HostNetwork }
+func (s *Spec) newNetwork() bool { return s.NetNS == "" && s.NetworkFrom == "" && !s.HostNetwork }
 
 // MountType says how a Mount's source becomes visible in the container.
 type MountType string

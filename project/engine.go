@@ -11,6 +11,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 
+	"github.com/berth-dev/berth/network"
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/image"
 )
@@ -28,7 +29,11 @@ type Engine struct {
 	runtime *runtime.Runtime
 	images  *image.Store
 	volumes *runtime.Volumes
-	events  func(Event)
+	// networks holds the networks and address leases of every project.
+	networks *network.Store
+	// ifPrefix starts the names of the bridges and veth pairs berth makes.
+	ifPrefix string
+	events   func(Event)
 }
 
 // Options configure an Engine.
@@ -37,6 +42,13 @@ type Options struct {
 	Root string
 	// Events receives progress as it happens; nil discards it.
 	Events func(Event)
+	// IfPrefix starts the names of the interfaces berth makes (at most 5
+	// characters); DefaultIfPrefix when empty.
+	IfPrefix string
+	// AddressPools are where networks without a declared subnet get one
+	// ("10.213.128.0/17:24,…", as network.ParsePools); docker's defaults
+	// when empty.
+	AddressPools string
 }
 
 // Open opens the stores under the root, creating them if needed.
@@ -64,7 +76,27 @@ func Open(opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{root: root, runtime: rt, images: images, volumes: volumes, events: opts.Events}, nil
+	networks, err := network.OpenStore(filepath.Join(root, "networks"))
+	if err != nil {
+		return nil, err
+	}
+	if opts.AddressPools != "" {
+		pools, err := network.ParsePools(opts.AddressPools)
+		if err != nil {
+			return nil, err
+		}
+		if networks, err = networks.WithPools(pools); err != nil {
+			return nil, err
+		}
+	}
+	prefix := opts.IfPrefix
+	if prefix == "" {
+		prefix = DefaultIfPrefix
+	}
+	if len(prefix) > 5 {
+		return nil, fmt.Errorf("interface prefix %q: at most 5 characters", prefix)
+	}
+	return &Engine{root: root, runtime: rt, images: images, volumes: volumes, networks: networks, ifPrefix: prefix, events: opts.Events}, nil
 }
 
 // Images is the engine's image store.

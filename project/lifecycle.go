@@ -80,6 +80,14 @@ func (e *Engine) Down(ctx context.Context, name string, p *types.Project, opts D
 			return err
 		}
 	}
+	// The project's networks go once no container uses them (an external
+	// network is another project's), and its table with them.
+	if err := e.removeNetworks(name, nil); err != nil {
+		return err
+	}
+	if err := e.applyRules(name); err != nil {
+		return err
+	}
 	if opts.Volumes {
 		return e.removeVolumes(name, p)
 	}
@@ -159,7 +167,10 @@ func (e *Engine) Stop(ctx context.Context, p *types.Project, services []string, 
 		return err
 	}
 	defer unlock()
-	return e.stopServices(ctx, p, services, timeout)
+	if err := e.stopServices(ctx, p, services, timeout); err != nil {
+		return err
+	}
+	return e.applyRules(p.Name)
 }
 
 func (e *Engine) stopServices(ctx context.Context, p *types.Project, services []string, timeout *time.Duration) error {
@@ -187,7 +198,10 @@ func (e *Engine) Start(ctx context.Context, p *types.Project, services []string)
 		return err
 	}
 	defer unlock()
-	return e.startServices(ctx, p, services)
+	if err := e.startServices(ctx, p, services); err != nil {
+		return err
+	}
+	return e.applyRules(p.Name)
 }
 
 func (e *Engine) startServices(ctx context.Context, p *types.Project, services []string) error {
@@ -229,7 +243,10 @@ func (e *Engine) Restart(ctx context.Context, p *types.Project, services []strin
 	if err := e.stopServices(ctx, p, services, timeout); err != nil {
 		return err
 	}
-	return e.startServices(ctx, p, services)
+	if err := e.startServices(ctx, p, services); err != nil {
+		return err
+	}
+	return e.applyRules(p.Name)
 }
 
 // RemoveOptions are the flags of `berth rm`.
@@ -266,7 +283,10 @@ func (e *Engine) Remove(ctx context.Context, p *types.Project, cs []*runtime.Con
 		return err
 	}
 	defer unlock()
-	return e.removeAll(ctx, cs, opts.Timeout)
+	if err := e.removeAll(ctx, cs, opts.Timeout); err != nil {
+		return err
+	}
+	return e.applyRules(p.Name)
 }
 
 // Containers lists the project's containers of the given services (all when

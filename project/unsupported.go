@@ -64,8 +64,22 @@ var supportedPaths = map[string]supportRule{
 	"services.*.depends_on.*.condition": {rule: ruleValue, allow: allowEqual(types.ServiceConditionStarted)},
 	"services.*.depends_on.*.restart":   {rule: ruleValue, allow: allowEqual(false)},
 
-	// the project's default network only, as compose-go adds it
-	"services.*.networks": {rule: ruleValue, allow: allowDefaultNetworkOnly},
+	// networking: bridge networks with aliases and fixed addresses,
+	// host/none/service:/container: modes, published ports
+	"services.*.networks":                {rule: ruleKeys},
+	"services.*.networks.*":              {rule: ruleKeys},
+	"services.*.networks.*.aliases":      {rule: ruleWhole},
+	"services.*.networks.*.ipv4_address": {rule: ruleWhole},
+	"services.*.networks.*.priority":     {rule: ruleWhole},
+	"services.*.network_mode":            {rule: ruleWhole},
+	"services.*.ports":                   {rule: ruleKeys},
+	"services.*.ports.*":                 {rule: ruleKeys},
+	"services.*.ports.*.target":          {rule: ruleWhole},
+	"services.*.ports.*.published":       {rule: ruleWhole},
+	"services.*.ports.*.host_ip":         {rule: ruleWhole},
+	"services.*.ports.*.protocol":        {rule: ruleValue, allow: allowOneOf("tcp", "udp")},
+	"services.*.ports.*.mode":            {rule: ruleValue, allow: allowOneOf("ingress", "host")},
+	"services.*.expose":                  {rule: ruleWhole},
 
 	"services.*.volumes":                         {rule: ruleKeys},
 	"services.*.volumes.*":                       {rule: ruleKeys},
@@ -82,19 +96,28 @@ var supportedPaths = map[string]supportRule{
 	"services.*.volumes.*.tmpfs.mode":            {rule: ruleWhole},
 
 	// top level
-	"volumes":               {rule: ruleKeys},
-	"volumes.*":             {rule: ruleKeys},
-	"volumes.*.name":        {rule: ruleWhole},
-	"volumes.*.external":    {rule: ruleWhole},
-	"volumes.*.labels":      {rule: ruleWhole},
-	"volumes.*.driver":      {rule: ruleValue, allow: allowEqual("local")},
-	"networks":              {rule: ruleKeys},
-	"networks.default":      {rule: ruleKeys},
-	"networks.default.name": {rule: ruleValue, allow: allowDefaultNetworkName},
-	"configs":               {rule: ruleKeys},
-	"secrets":               {rule: ruleKeys},
-	"models":                {rule: ruleKeys},
-	"jobs":                  {rule: ruleKeys},
+	"volumes":                          {rule: ruleKeys},
+	"volumes.*":                        {rule: ruleKeys},
+	"volumes.*.name":                   {rule: ruleWhole},
+	"volumes.*.external":               {rule: ruleWhole},
+	"volumes.*.labels":                 {rule: ruleWhole},
+	"volumes.*.driver":                 {rule: ruleValue, allow: allowEqual("local")},
+	"networks":                         {rule: ruleKeys},
+	"networks.*":                       {rule: ruleKeys},
+	"networks.*.name":                  {rule: ruleWhole},
+	"networks.*.external":              {rule: ruleWhole},
+	"networks.*.internal":              {rule: ruleWhole},
+	"networks.*.labels":                {rule: ruleWhole},
+	"networks.*.driver":                {rule: ruleValue, allow: allowEqual("bridge")},
+	"networks.*.ipam":                  {rule: ruleKeys},
+	"networks.*.ipam.config":           {rule: ruleKeys},
+	"networks.*.ipam.config.*":         {rule: ruleKeys},
+	"networks.*.ipam.config.*.subnet":  {rule: ruleWhole},
+	"networks.*.ipam.config.*.gateway": {rule: ruleWhole},
+	"configs":                          {rule: ruleKeys},
+	"secrets":                          {rule: ruleKeys},
+	"models":                           {rule: ruleKeys},
+	"jobs":                             {rule: ruleKeys},
 }
 
 func allowEqual(want any) func(any, *types.Project) bool {
@@ -110,19 +133,6 @@ func allowOneOf(want ...string) func(any, *types.Project) bool {
 		}
 		return false
 	}
-}
-
-func allowDefaultNetworkOnly(v any, _ *types.Project) bool {
-	networks, ok := v.(map[string]any)
-	if !ok || len(networks) != 1 {
-		return false
-	}
-	config, ok := networks["default"]
-	return ok && config == nil
-}
-
-func allowDefaultNetworkName(v any, p *types.Project) bool {
-	return v == p.Name+"_default"
 }
 
 // Unsupported returns the attributes set in the project that berth does not

@@ -106,9 +106,9 @@ services:
     network_mode: none
 `,
 			want: []string{
-				"services.web.build", "services.web.cap_add", "services.web.deploy", "services.web.expose",
-				"services.web.healthcheck", "services.web.init", "services.web.network_mode",
-				"services.web.ports", "services.web.privileged", "services.web.pull_policy",
+				"services.web.build", "services.web.cap_add", "services.web.deploy",
+				"services.web.healthcheck", "services.web.init",
+				"services.web.privileged", "services.web.pull_policy",
 				"services.web.restart", "services.web.scale", "services.web.tty",
 			},
 		},
@@ -172,12 +172,12 @@ networks:
     driver_opts: {mtu: "1400"}
   front: {}
 `,
-			want: []string{"networks.default.driver_opts", "networks.front", "services.api.networks", "services.web.networks"},
+			want: []string{"networks.default.driver_opts"},
 		},
 		{
 			name: "renamed default network",
 			file: webOnly + "networks:\n  default:\n    name: shared\n",
-			want: []string{"networks.default.name"},
+			want: nil,
 		},
 		{
 			name: "configs and secrets",

@@ -12,6 +12,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 
+	"github.com/berth-dev/berth/network"
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/image"
 )
@@ -65,7 +66,11 @@ func (e *Engine) Up(ctx context.Context, p *types.Project, opts UpOptions) (err 
 	}
 
 	// Everything that can fail without touching the host is checked first:
-	// images, config hashes, the plan.
+	// the networking plan, images, config hashes, the plan.
+	nets, svcNets, err := planNetworks(p)
+	if err != nil {
+		return inFile(p, err)
+	}
 	images := map[string]image.Image{}
 	layers := map[string][]string{}
 	hashes := map[string]string{}
@@ -128,7 +133,7 @@ func (e *Engine) Up(ctx context.Context, p *types.Project, opts UpOptions) (err 
 	}
 
 	var mu sync.Mutex
-	var created []string
+	var created, createdNets []string
 	defer func() {
 		if err == nil {
 			return
@@ -137,13 +142,29 @@ func (e *Engine) Up(ctx context.Context, p *types.Project, opts UpOptions) (err 
 		// cause, not the cleanup.
 		cleanup := context.WithoutCancel(ctx)
 		for i := len(created) - 1; i >= 0; i-- {
-			if derr := e.runtime.Delete(cleanup, created[i]); derr != nil {
+			if derr := e.deleteContainer(cleanup, created[i]); derr != nil {
 				e.warn(fmt.Sprintf("remove %s after failed up: %v", created[i], derr))
 			} else {
 				e.emit(Removed, containerObject(created[i]), "")
 			}
 		}
+		if len(createdNets) > 0 {
+			if derr := e.removeNetworks(p.Name, createdNets); derr != nil {
+				e.warn(fmt.Sprintf("remove networks after failed up: %v", derr))
+			}
+		}
+		if derr := e.applyRules(p.Name); derr != nil {
+			e.warn(fmt.Sprintf("firewall rules after failed up: %v", derr))
+		}
 	}()
+	recs, createdNets, err := e.ensureNetworks(p, nets, svcNets, want)
+	if err != nil {
+		return inFile(p, err)
+	}
+	// Outbound NAT and isolation are in place before any container starts.
+	if err := e.applyRules(p.Name); err != nil {
+		return err
+	}
 
 	byService := map[string][]Action{}
 	for _, a := range actions {
@@ -157,7 +178,7 @@ func (e *Engine) Up(ctx context.Context, p *types.Project, opts UpOptions) (err 
 		byService[a.Service] = append(byService[a.Service], a)
 	}
 
-	return graph.Walk(ctx, Forward, parallelism, func(ctx context.Context, name string) error {
+	err = graph.Walk(ctx, Forward, parallelism, func(ctx context.Context, name string) error {
 		if !want[name] {
 			return nil
 		}
@@ -186,7 +207,7 @@ func (e *Engine) Up(ctx context.Context, p *types.Project, opts UpOptions) (err 
 				fallthrough
 			case ActCreate:
 				var cname string
-				cname, err = e.createContainer(ctx, in)
+				cname, err = e.createContainer(ctx, in, svcNets[name], recs)
 				if err == nil {
 					mu.Lock()
 					created = append(created, cname)
@@ -202,6 +223,11 @@ func (e *Engine) Up(ctx context.Context, p *types.Project, opts UpOptions) (err 
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	// Published ports follow the containers that now run.
+	return e.applyRules(p.Name)
 }
 
 // ensureVolumes creates the project's named volumes that the wanted services
@@ -262,13 +288,17 @@ func (e *Engine) anonymousVolume(project, service string, number, index int) (vo
 	return volumeMount{Path: vol.Path, Created: created}, nil
 }
 
-func (e *Engine) createContainer(ctx context.Context, in specInput) (string, error) {
+func (e *Engine) createContainer(ctx context.Context, in specInput, sn serviceNet, recs map[string]network.Network) (string, error) {
 	spec, err := containerSpec(in)
 	if err != nil {
 		return "", err
 	}
 	e.emit(Creating, containerObject(spec.Name), "")
+	if err := e.containerNetwork(&spec, in.Project, in.Service.Name, sn, recs); err != nil {
+		return "", err
+	}
 	if _, err := e.runtime.Create(ctx, spec); err != nil {
+		e.releaseContainer(spec.Name)
 		if errors.Is(err, runtime.ErrExists) {
 			return "", fmt.Errorf("container name %q is already in use: remove that container or change container_name", spec.Name)
 		}
@@ -279,6 +309,13 @@ func (e *Engine) createContainer(ctx context.Context, in specInput) (string, err
 }
 
 func (e *Engine) startContainer(ctx context.Context, name string) error {
+	if c, err := e.runtime.Get(name); err == nil && c.State.Status != runtime.Running {
+		for _, p := range containerPorts(c) {
+			if err := checkPortFree(p); err != nil {
+				return fmt.Errorf("ports: %w", err)
+			}
+		}
+	}
 	e.emit(Starting, containerObject(name), "")
 	if err := e.runtime.Start(ctx, name); err != nil {
 		e.emit(ErrorEvent, containerObject(name), err.Error())
@@ -311,9 +348,29 @@ func (e *Engine) removeContainer(ctx context.Context, name string, timeout *time
 		return err
 	}
 	e.emit(Removing, containerObject(name), "")
+	if err := e.deleteContainer(ctx, name); err != nil {
+		return err
+	}
+	e.emit(Removed, containerObject(name), "")
+	return nil
+}
+
+// deleteContainer removes a container and gives back its addresses.
+func (e *Engine) deleteContainer(ctx context.Context, name string) error {
+	c, _ := e.runtime.Get(name)
 	if err := e.runtime.Delete(ctx, name); err != nil {
 		return fmt.Errorf("remove container %s: %w", name, err)
 	}
-	e.emit(Removed, containerObject(name), "")
+	if c != nil {
+		// The pairs go with the container's namespace, but the kernel
+		// tears a namespace down in the background: take them now, so
+		// that a down leaves nothing behind the moment it returns.
+		if err := e.detachContainer(c); err != nil {
+			return fmt.Errorf("remove container %s: %w", name, err)
+		}
+	}
+	if err := e.releaseContainer(name); err != nil {
+		return fmt.Errorf("remove container %s: release its addresses: %w", name, err)
+	}
 	return nil
 }

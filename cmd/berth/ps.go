@@ -112,6 +112,7 @@ func newPsEntry(ct *runtime.Container) psEntry {
 		State:      string(st.Status),
 		Status:     statusText(st),
 		ExitCode:   st.ExitCode,
+		Ports:      project.PortText(ct),
 		Labels:     ct.Spec.Labels,
 		Pid:        st.Pid,
 		Error:      st.Error,

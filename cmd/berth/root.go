@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/berth-dev/berth/network"
 	"github.com/berth-dev/berth/project"
 )
 
@@ -101,7 +102,7 @@ func (c *cli) rootCommand() *cobra.Command {
 		c.upCommand(), c.downCommand(), c.psCommand(), c.logsCommand(),
 		c.startCommand(), c.stopCommand(), c.restartCommand(), c.rmCommand(),
 		c.configCommand(), c.imagesCommand(), c.rmiCommand(), c.imageCommand(),
-		c.lsCommand(), c.versionCommand(),
+		c.lsCommand(), c.portCommand(), c.versionCommand(),
 	)
 	return root
 }
@@ -127,7 +128,12 @@ func (c *cli) load(ctx context.Context) (*types.Project, error) {
 
 // engine opens the state under BERTH_ROOT, printing progress to stderr.
 func (c *cli) engine() (*project.Engine, error) {
-	return project.Open(project.Options{Root: os.Getenv("BERTH_ROOT"), Events: c.printEvent})
+	return project.Open(project.Options{
+		Root:         os.Getenv("BERTH_ROOT"),
+		IfPrefix:     os.Getenv("BERTH_IFPREFIX"),
+		AddressPools: os.Getenv(network.PoolsEnv),
+		Events:       c.printEvent,
+	})
 }
 
 // open loads the project and opens the engine, what most commands start with.

@@ -47,7 +47,8 @@ func benchCmd(dir, root string, args ...string) *exec.Cmd {
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "BERTH_ROOT="+root, "NO_COLOR=1")
+	cmd.Env = append(os.Environ(), "BERTH_ROOT="+root, "NO_COLOR=1", "BERTH_IFPREFIX=bt-",
+		"BERTH_ADDRESS_POOLS=10.213.124.0/22:26")
 	return cmd
 }
 

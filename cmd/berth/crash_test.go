@@ -19,7 +19,8 @@ func berthCmd(t *testing.T, dir, root string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command("berth", args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "BERTH_ROOT="+root, "NO_COLOR=1")
+	cmd.Env = append(os.Environ(), "BERTH_ROOT="+root, "NO_COLOR=1", "BERTH_IFPREFIX=bt-",
+		"BERTH_ADDRESS_POOLS=10.213.120.0/22:26")
 	return cmd
 }
 

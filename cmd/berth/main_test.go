@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,6 +39,7 @@ func TestScripts(t *testing.T) {
 	if err := os.WriteFile(saved, imagetest.DockerSaveTar(t, "saved/app:1.0", "sh", "-c", "echo from the saved image: FROM_IMAGE=$FROM_IMAGE"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	var scripts atomic.Int32
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata",
 		RequireExplicitExec: true,
@@ -46,12 +49,17 @@ func TestScripts(t *testing.T) {
 			env.Setenv("BUSYBOX_TAR", busybox)
 			env.Setenv("SAVED_TAR", saved)
 			env.Setenv("NO_COLOR", "1")
+			// Test interfaces are named bt-…, and each script picks its
+			// subnets from a /24 of its own in 10.213.128.0/17.
+			env.Setenv("BERTH_IFPREFIX", "bt-")
+			env.Setenv("BERTH_ADDRESS_POOLS", fmt.Sprintf("10.213.%d.0/24:26", 128+scripts.Add(1)))
 			env.Defer(func() { removeContainers(env.T(), root) })
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"waitstate": waitState,
 			"waitlog":   waitLog,
+			"waitport":  waitPort,
 		},
 		Condition: func(cond string) (bool, error) {
 			if cond == "root" {
@@ -132,5 +140,26 @@ func waitLog(ts *testscript.TestScript, neg bool, args []string) {
 	})
 	if !errors.Is(err, errFound) {
 		ts.Fatalf("no line of %s matches %q (%v)", args[0], args[1], err)
+	}
+}
+
+// waitPort is the script command `waitport PORT`: it waits up to 20 seconds
+// for a program to hold TCP port PORT (a background server), found by
+// failing to bind it, so that it is never connected to.
+func waitPort(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: waitport PORT")
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		l, err := net.Listen("tcp4", "0.0.0.0:"+args[0])
+		if err != nil {
+			return
+		}
+		l.Close()
+		if time.Now().After(deadline) {
+			ts.Fatalf("nothing holds port %s after 20s", args[0])
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -83,7 +84,24 @@ func TestUpKilledHalfway(t *testing.T) {
 		t.Fatalf("after a second up, %d containers run, want 10:\n%s", n, ps)
 	}
 
+	// A monitor killed too: its container dies with it; down still cleans.
+	var st struct{ MonitorPid int }
+	data, err := os.ReadFile(filepath.Join(containers, "crash-s0-1", "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &st); err != nil || st.MonitorPid <= 0 {
+		t.Fatalf("state of crash-s0-1: %s (%v)", data, err)
+	}
+	if err := syscall.Kill(st.MonitorPid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	links := projectLinks(t, root)
+	if len(links) == 0 {
+		t.Fatal("the project's default network has no bridge")
+	}
 	runBerth(t, dir, root, "down", "-t", "1")
+	checkNetworkGone(t, root, "crash", links)
 	entries, err := os.ReadDir(containers)
 	if err != nil {
 		t.Fatal(err)

@@ -23,14 +23,11 @@ lint:
 test: lint
 	$(GO) test -race -count=1 -timeout 12m $(PKGS)
 
-# The hello sample, offline: build berth, build and import its two images,
-# run it attached (logs of both services), then take it down.
+# The shop sample, offline: build berth and the sample's image, bring the
+# stack up, order through its published port (frontend -> api -> store by
+# service name), then take it down. samples/hello runs the same way by hand.
 demo: build
-	samples/hello/images.sh $(CURDIR)/$(BIN)
-	$(BIN) images
-	cd samples/hello && $(CURDIR)/$(BIN) up
-	cd samples/hello && $(CURDIR)/$(BIN) ps -a
-	cd samples/hello && $(CURDIR)/$(BIN) down -v
+	samples/shop/demo.sh $(CURDIR)/$(BIN)
 
 # Benchmarks, printed as a table.
 bench: build

@@ -31,7 +31,7 @@ func EnsureBridge(name string, gateway netip.Prefix, mtu int) (err error) {
 	if mtu < 0 {
 		return fmt.Errorf("bridge %s: invalid mtu %d", name, mtu)
 	}
-	br, created, err := linkEnsureBridgeLink(name, mtu)
+	br, created, err := linkEnsureBridgeLink(name)
 	if err != nil {
 		return fmt.Errorf("bridge %s: %w", name, err)
 	}
@@ -47,6 +47,9 @@ func EnsureBridge(name string, gateway netip.Prefix, mtu int) (err error) {
 	if err := linkEnsureAddr(br, gateway); err != nil {
 		return fmt.Errorf("bridge %s: gateway %s: %w", name, gateway, err)
 	}
+	// Set apart from creation: an MTU given in RTM_NEWLINK does not count
+	// as chosen by the user, and the kernel would then pull the bridge's
+	// MTU down to that of its smallest port; one set by RTM_SETLINK stays.
 	if mtu > 0 && br.Attrs().MTU != mtu {
 		if err := netlink.LinkSetMTU(br, mtu); err != nil {
 			return fmt.Errorf("bridge %s: set mtu %d: %w", name, mtu, err)
@@ -92,11 +95,10 @@ func BridgeExists(name string) (bool, error) {
 
 // linkEnsureBridgeLink creates the bridge or finds the one that is there,
 // and reports whether it made it.
-func linkEnsureBridgeLink(name string, mtu int) (netlink.Link, bool, error) {
+func linkEnsureBridgeLink(name string) (netlink.Link, bool, error) {
 	for range 3 {
 		la := netlink.NewLinkAttrs()
 		la.Name = name
-		la.MTU = mtu
 		// A bridge whose address the kernel chose takes the lowest address
 		// of its ports, so it would change as containers come and go, and
 		// with it the gateway's MAC in every container's ARP cache. One set

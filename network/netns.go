@@ -40,8 +40,9 @@ var ErrNotNetns = errors.New("not a network namespace")
 // Where the mount holding path's folder is shared (systemd makes / shared),
 // the folder is first made a private bind mount of itself, so that the netns
 // mounts stay in this mount namespace instead of being copied into every peer
-// and slave of / (service namespaces and the like), where they would keep the
-// namespace alive. That folder mount is made once and stays, as /run/netns
+// and slave of / (service namespaces and the like): any copy that our unmount
+// does not reach there (one made private since, or locked in a namespace of
+// another user namespace) would keep the namespace alive. That folder mount is made once and stays, as /run/netns
 // does for `ip netns` (which makes it shared, to push unmounts out; we keep
 // them from going out at all): undoing it at each delete would push a fresh
 // copy of the folder into every peer at the next create. Keep all namespaces
@@ -190,9 +191,10 @@ func linkThreadNetns() ([2]uint64, error) {
 	return [2]uint64{st.Dev, st.Ino}, nil
 }
 
-// linkIsNetns reports whether path is a mount of a network namespace. A
-// missing path or a plain file (a crash between create and mount) is false;
-// any other mount there, or a namespace of another kind, is ErrNotNetns.
+// linkIsNetns reports whether path is a network namespace: a mount of one
+// (NewNamespace) or a process's /proc/PID/ns/net. A missing path or a plain
+// file (a crash between create and mount) is false; any other mount there,
+// or a namespace of another kind, is ErrNotNetns.
 func linkIsNetns(path string) (bool, error) {
 	// Following links is needed for /proc/PID/ns/net, a magic link; what it
 	// opens is checked to be a network namespace below.

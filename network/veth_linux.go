@@ -41,7 +41,8 @@ func (a Attachment) check() error {
 // it up, puts the peer into the namespace at nsPath as IfName, gives it Addr,
 // brings it up, and adds the default route when Gateway is set. On failure
 // nothing is left (the veth is deleted). Attaching the same HostName again
-// first removes a stale pair.
+// first removes a stale pair. nsPath is a namespace made by NewNamespace or
+// a process's /proc/PID/ns/net.
 //
 // The peer is created directly inside the namespace under its final name,
 // in the same netlink request as the pair (IFLA_NET_NS_FD in the peer's
@@ -168,8 +169,8 @@ func Detach(hostName string) error {
 }
 
 // Addresses lists the IPv4 addresses of the interfaces inside the namespace
-// at nsPath, by interface name (for tests and `berth inspect`). Interfaces
-// without one are left out.
+// at nsPath (as for Attach), by interface name (for tests and `berth
+// inspect`). Interfaces without one are left out.
 func Addresses(nsPath string) (map[string][]netip.Prefix, error) {
 	ns, err := linkNetnsHandle(nsPath)
 	if err != nil {

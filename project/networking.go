@@ -136,6 +136,7 @@ func (e *Engine) containerNetwork(spec *runtime.Spec, p *types.Project, service 
 	var cfg network.ContainerNetwork
 	var names []string
 	var first netip.Addr
+	routed := false
 	for i, a := range sn.Networks {
 		rec := recs[a.Key]
 		dnsNames := append([]string{service, spec.Name, spec.ID[:12]}, a.Aliases...)
@@ -151,9 +152,11 @@ func (e *Engine) containerNetwork(spec *runtime.Spec, p *types.Project, service 
 		}
 		if i == 0 {
 			first = lease.Addr
-			if !rec.Internal {
-				att.Gateway = rec.Gateway
-			}
+		}
+		// The default route goes through the first network (by priority,
+		// then name, as compose orders them) that has a way out.
+		if !rec.Internal && !routed {
+			att.Gateway, routed = rec.Gateway, true
 		}
 		cfg.Attachments = append(cfg.Attachments, att)
 		names = append(names, rec.Name)
@@ -301,9 +304,9 @@ func (e *Engine) applyRules(project string) error {
 		return err
 	}
 	rules := network.ProjectRules{Table: tableName(project), BridgePrefix: e.ifPrefix + "b"}
-	bridgeOf := map[string]string{}
+	byName := map[string]network.Network{}
 	for _, n := range nets {
-		bridgeOf[n.Name] = n.Bridge
+		byName[n.Name] = n
 		if n.Project == project {
 			rules.Networks = append(rules.Networks, network.BridgeRule{Bridge: n.Bridge, Subnet: n.Subnet, Internal: n.Internal})
 		}
@@ -321,18 +324,17 @@ func (e *Engine) applyRules(project string) error {
 		if err != nil || len(leases) == 0 {
 			continue
 		}
-		first := leases[0]
-		if order := strings.Split(c.Spec.Labels[labelNetworks], ","); len(order) > 0 {
-			for _, l := range leases {
-				if l.Network == order[0] {
-					first = l
-				}
-			}
+		// Ports are published on the container's first network (in its
+		// interface order) that is not internal: an internal network has
+		// no way in, as with docker.
+		target, ok := publishLease(strings.Split(c.Spec.Labels[labelNetworks], ","), leases, byName)
+		if !ok {
+			continue
 		}
 		for _, p := range ports {
 			rules.Ports = append(rules.Ports, network.PortMapping{
 				Protocol: p.Protocol, HostIP: p.HostIP, HostPort: p.HostPort,
-				ContainerAddr: first.Addr, ContainerPort: p.ContainerPort, Bridge: bridgeOf[first.Network],
+				ContainerAddr: target.Addr, ContainerPort: p.ContainerPort, Bridge: byName[target.Network].Bridge,
 			})
 		}
 	}
@@ -353,6 +355,22 @@ func (e *Engine) detachContainer(c *runtime.Container) error {
 		errs = append(errs, network.Detach(e.vethName(c.Spec.Name, i)))
 	}
 	return errors.Join(errs...)
+}
+
+// Networks lists the networks recorded on this host, of every project.
+func (e *Engine) Networks() ([]network.Network, error) { return e.networks.Networks() }
+
+// publishLease picks the lease a container's ports are published on: its
+// first network in order that is not internal.
+func publishLease(order []string, leases []network.Lease, nets map[string]network.Network) (network.Lease, bool) {
+	for _, name := range order {
+		for _, l := range leases {
+			if l.Network == name && !nets[name].Internal {
+				return l, true
+			}
+		}
+	}
+	return network.Lease{}, false
 }
 
 // releaseContainer gives back a removed container's addresses.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/berth-dev/berth/project"
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/image/imagetest"
 )
@@ -70,25 +71,32 @@ func TestScripts(t *testing.T) {
 	})
 }
 
-// removeContainers deletes whatever containers a script left, so that a
-// failing script leaves no monitor running on the machine.
+// removeContainers takes down whatever projects a script left (containers,
+// networks, rules), so that a failing script leaves nothing running and no
+// interface on the machine.
 func removeContainers(t testscript.T, root string) {
-	dir := filepath.Join(root, "containers")
-	if _, err := os.Stat(dir); err != nil {
+	if _, err := os.Stat(root); err != nil {
 		return
 	}
-	rt, err := runtime.New(dir)
+	e, err := project.Open(project.Options{Root: root, IfPrefix: "bt-"})
 	if err != nil {
 		t.Log(err)
 		return
 	}
-	cs, err := rt.List()
-	if err != nil {
-		t.Log(err)
-		return
+	names := map[string]bool{}
+	if list, err := e.Projects(); err == nil {
+		for _, p := range list {
+			names[p.Name] = true
+		}
 	}
-	for _, c := range cs {
-		if err := rt.Delete(context.Background(), c.Spec.Name); err != nil {
+	if nets, err := e.Networks(); err == nil {
+		for _, n := range nets {
+			names[n.Project] = true
+		}
+	}
+	zero := time.Duration(0)
+	for name := range names {
+		if err := e.Down(context.Background(), name, nil, project.DownOptions{Volumes: true, Timeout: &zero}); err != nil {
 			t.Log(err)
 		}
 	}

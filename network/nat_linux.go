@@ -60,8 +60,10 @@ import (
 //     address, else the container's reply would go to its own loopback;
 //     hairpin: a container that reaches its own or a sibling's published
 //     port through a host address would get the reply straight from the
-//     sibling's address and drop it, so the host's address must be the
-//     source.
+//     sibling's address and drop it, so the gateway's address must be the
+//     source. (Where br_netfilter is loaded, conntrack also sees the
+//     bridged reply and mends it; the masquerade makes both kinds of host
+//     behave alike.)
 //   - forward: an internal network talks to its own bridge only (DNAT or
 //     not). A published port is reachable from anywhere that reaches the
 //     host, other networks and projects included (as netavark, and as
@@ -103,20 +105,26 @@ type ProjectRules struct {
 // it after every change of the project's containers and networks, with all
 // of them: the table then always matches what runs.
 //
-// The caller sets up, once per bridge and host:
-//   - net.ipv4.ip_forward=1 (forwarding between bridges and out);
-//   - net.ipv4.conf.<bridge>.route_localnet=1 on every bridge with a
-//     published port, else a connection to 127.0.0.1:port translated to a
-//     container is dropped: routing refuses a loopback source on the way
-//     out of the bridge and a loopback destination on the reply's way in;
-//   - hairpin mode on each bridge port (IFLA_BRPORT_MODE), so that with
+// The caller sets up, once per host and per bridge:
+//   - net.ipv4.ip_forward=1 (EnableForwarding), for forwarding between
+//     bridges and out;
+//   - net.ipv4.conf.<bridge>.route_localnet=1 (SetRouteLocalnet) on every
+//     bridge, else a connection to 127.0.0.1:port translated to a container
+//     is dropped: routing refuses a loopback source on the way out of the
+//     bridge and a loopback destination on the reply's way in. The guard
+//     chain keeps that from opening the host's 127.0.0.1 to containers;
+//   - hairpin mode on each bridge port (Attach sets it), so that with
 //     br_netfilter loaded (whose translated packets are bridged, not
 //     routed) a container reaching its own published port through a host
 //     address gets its packets back out of the port they came in.
 //
-// The kernel needs nf_tables with nat, masq, fib_ipv4 and conntrack
-// (modules nf_tables, nft_chain_nat, nft_nat, nft_masq, nft_fib_ipv4,
-// nft_ct), which it loads on demand where they are modules.
+// Apply acts in the network namespace of the calling thread. The kernel
+// needs nf_tables with nat, masq, fib_ipv4 and conntrack (modules
+// nf_tables, nft_chain_nat, nft_nat, nft_masq, nft_fib_ipv4, nft_ct),
+// which it loads on demand where they are modules. Published host ports
+// are not reserved here: a host process listening on one is shadowed, so
+// the caller checks them across projects (CheckPorts) and against the
+// host's listeners.
 func Apply(r ProjectRules) error {
 	if err := r.validate(); err != nil {
 		return err

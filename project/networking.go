@@ -304,16 +304,25 @@ func (e *Engine) applyRules(project string) error {
 		return err
 	}
 	rules := network.ProjectRules{Table: tableName(project), BridgePrefix: e.ifPrefix + "b"}
-	byName := map[string]network.Network{}
-	for _, n := range nets {
-		byName[n.Name] = n
-		if n.Project == project {
-			rules.Networks = append(rules.Networks, network.BridgeRule{Bridge: n.Bridge, Subnet: n.Subnet, Internal: n.Internal})
-		}
-	}
 	cs, err := e.projectContainers(project)
 	if err != nil {
 		return err
+	}
+	// The project's own networks, and the external ones its containers
+	// are on: a published port needs its bridge's rules in this table too
+	// (they are the same rules as in the owner's, which does no harm).
+	used := map[string]bool{}
+	for _, c := range cs {
+		for _, n := range strings.Split(c.Spec.Labels[labelNetworks], ",") {
+			used[n] = true
+		}
+	}
+	byName := map[string]network.Network{}
+	for _, n := range nets {
+		byName[n.Name] = n
+		if n.Project == project || used[n.Name] {
+			rules.Networks = append(rules.Networks, network.BridgeRule{Bridge: n.Bridge, Subnet: n.Subnet, Internal: n.Internal})
+		}
 	}
 	for _, c := range cs {
 		ports := containerPorts(c)

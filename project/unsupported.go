@@ -55,6 +55,7 @@ var supportedPaths = map[string]supportRule{
 	"services.*.read_only":         {rule: ruleWhole},
 	"services.*.profiles":          {rule: ruleWhole},
 	"services.*.extra_hosts":       {rule: ruleWhole},
+	"services.*.scale":             {rule: ruleWhole},
 
 	// depends_on orders the start; conditions other than "started" and
 	// restarting with a dependency are not implemented yet.

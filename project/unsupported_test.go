@@ -109,7 +109,7 @@ services:
 				"services.web.build", "services.web.cap_add", "services.web.deploy",
 				"services.web.healthcheck", "services.web.init",
 				"services.web.privileged", "services.web.pull_policy",
-				"services.web.restart", "services.web.scale", "services.web.tty",
+				"services.web.restart", "services.web.tty",
 			},
 		},
 		{

@@ -4,12 +4,15 @@ import (
 	"encoding/json"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/berth-dev/berth/network"
+	"github.com/berth-dev/berth/runtime/image/imagetest"
 )
 
 // projectLinks lists the bridges and veth host ends of a project's
@@ -93,4 +96,68 @@ func TestProjectsIsolated(t *testing.T) {
 	}
 	runBerth(t, dirB, rootB, "down")
 	checkNetworkGone(t, rootB, "isob", linksB)
+}
+
+// TestPublishedUDP: a published UDP port answers from the host on
+// 127.0.0.1, through the kernel's DNAT.
+func TestPublishedUDP(t *testing.T) {
+	imagetest.NeedRoot(t)
+	rootfs := t.TempDir()
+	build := exec.Command(goTool(t), "build", "-o", filepath.Join(rootfs, "udpecho"), "./testdata/udpecho")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build udpecho: %v\n%s", err, out)
+	}
+	dir, root := testProject(t, `name: udp
+services:
+  echo:
+    image: udpecho
+    ports: ["18096:9999/udp"]
+    command: ["/udpecho", ":9999"]
+`)
+	tarball := filepath.Join(dir, "udpecho.tar")
+	if out, err := exec.Command("tar", "-C", rootfs, "-cf", tarball, ".").CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v\n%s", err, out)
+	}
+	runBerth(t, dir, root, "image", "import", tarball, "udpecho")
+	runBerth(t, dir, root, "up", "-d")
+
+	c, err := net.Dial("udp", "127.0.0.1:18096")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	buf := make([]byte, 100)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c.Write([]byte("ping"))
+		c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		n, err := c.Read(buf)
+		if err == nil && string(buf[:n]) == "echo: ping" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no echo through the published UDP port: %v (%q)", err, buf[:n])
+		}
+	}
+	if ps := runBerth(t, dir, root, "ps"); !strings.Contains(ps, "0.0.0.0:18096->9999/udp") {
+		t.Errorf("ps does not show the UDP port:\n%s", ps)
+	}
+}
+
+// goTool is the go command that runs the tests.
+func goTool(t *testing.T) string {
+	if p := filepath.Join(goruntime.GOROOT(), "bin", "go"); fileExists(p) {
+		return p
+	}
+	p, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command to build the test's image")
+	}
+	return p
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

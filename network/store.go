@@ -397,9 +397,10 @@ func ipamWriteJSON(path string, v any) (err error) {
 	if err = f.Chmod(0o644); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("write %s: fsync: %w", path, err)
-	}
+	// No fsync, as with the rest of berth's state: the rename makes a
+	// reader see the old file or the new one whole, and what a power loss
+	// might take back (a lease) the next up makes again. An fsync per
+	// lease would be most of the cost of attaching a container.
 	if err = f.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}

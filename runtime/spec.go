@@ -41,6 +41,12 @@ type Spec struct {
 	Mounts         []Mount `json:"mounts,omitempty"`
 	ReadonlyRootfs bool    `json:"readonlyRootfs,omitempty"`
 
+	// Restart is what the monitor does when the process exits by itself:
+	// docker's restart policies (restart.go).
+	Restart RestartPolicy `json:"restart,omitzero"`
+	// Resources are the cgroup limits of the container.
+	Resources Resources `json:"resources,omitzero"`
+
 	// StopSignal is sent first on stop ("SIGTERM" when empty); SIGKILL
 	// follows after StopTimeout (10s when zero).
 	StopSignal  string        `json:"stopSignal,omitempty"`
@@ -107,4 +113,27 @@ type Mount struct {
 	// TmpfsMode the mode of its root (0: 01777).
 	TmpfsSize int64  `json:"tmpfsSize,omitempty"`
 	TmpfsMode uint32 `json:"tmpfsMode,omitempty"`
+}
+
+// RestartPolicy is docker's restart policy: "no" (or empty), "always",
+// "on-failure" (with MaxRetries, 0 for no limit) or "unless-stopped". A
+// stop asked by the user is never undone by the policy.
+type RestartPolicy struct {
+	Name       string `json:"name,omitempty"`
+	MaxRetries int    `json:"maxRetries,omitempty"`
+}
+
+// Resources are a container's cgroup limits; zero means no limit.
+type Resources struct {
+	// MemoryLimit and MemoryReservation are in bytes (mem_limit,
+	// mem_reservation).
+	MemoryLimit       int64 `json:"memoryLimit,omitempty"`
+	MemoryReservation int64 `json:"memoryReservation,omitempty"`
+	// NanoCPUs is the CPU quota in billionths of a CPU (cpus: 1.5 is
+	// 1.5e9), enforced as CFS quota over a 100 ms period.
+	NanoCPUs int64 `json:"nanoCpus,omitempty"`
+	// CPUShares is the relative weight (cpu_shares; 1024 is the default).
+	CPUShares uint64 `json:"cpuShares,omitempty"`
+	// PidsLimit caps the number of processes (pids_limit).
+	PidsLimit int64 `json:"pidsLimit,omitempty"`
 }

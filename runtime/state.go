@@ -29,9 +29,11 @@ type State struct {
 	MonitorStart uint64 `json:"monitorStart,omitempty"`
 	ExitCode     int    `json:"exitCode"`
 	// Error is why the container could not start, as the user should read it.
-	Error      string    `json:"error,omitempty"`
-	OOMKilled  bool      `json:"oomKilled,omitempty"`
-	CreatedAt  time.Time `json:"createdAt"`
-	StartedAt  time.Time `json:"startedAt,omitzero"`
-	FinishedAt time.Time `json:"finishedAt,omitzero"`
+	Error     string `json:"error,omitempty"`
+	OOMKilled bool   `json:"oomKilled,omitempty"`
+	// RestartCount counts the restarts the policy made (not the user's).
+	RestartCount int       `json:"restartCount,omitempty"`
+	CreatedAt    time.Time `json:"createdAt"`
+	StartedAt    time.Time `json:"startedAt,omitzero"`
+	FinishedAt   time.Time `json:"finishedAt,omitzero"`
 }

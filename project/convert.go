@@ -100,6 +100,13 @@ func containerSpec(in specInput) (runtime.Spec, error) {
 		}
 	}
 	sort.Strings(spec.Hosts)
+	var err error
+	if spec.Restart, err = restartPolicy(s); err != nil {
+		return runtime.Spec{}, err
+	}
+	if spec.Resources, err = resources(s); err != nil {
+		return runtime.Spec{}, err
+	}
 	mounts, err := containerMounts(s, in.Volumes, in.Anonymous)
 	if err != nil {
 		return runtime.Spec{}, err

@@ -29,6 +29,10 @@ type UpOptions struct {
 	// Timeout is the stop grace period for containers being replaced (nil:
 	// each container's own).
 	Timeout *time.Duration
+	// NoDeps starts only the named Services, not their dependencies.
+	NoDeps bool
+	// Scale overrides the number of containers of services (--scale).
+	Scale map[string]int
 }
 
 // Up converges the project: it creates, recreates, starts or removes
@@ -43,6 +47,17 @@ func (e *Engine) Up(ctx context.Context, p *types.Project, opts UpOptions) (err 
 	}
 	defer unlock()
 
+	for name, n := range opts.Scale {
+		s, ok := p.Services[name]
+		if !ok {
+			return fmt.Errorf("--scale: %w: %s", ErrNoSuchService, name)
+		}
+		if n < 0 {
+			return fmt.Errorf("--scale: %s=%d: a service cannot have fewer than 0 containers", name, n)
+		}
+		s.SetScale(n)
+		p.Services[name] = s
+	}
 	graph, err := NewGraph(p)
 	if err != nil {
 		return inFile(p, err)
@@ -55,6 +70,9 @@ func (e *Engine) Up(ctx context.Context, p *types.Project, opts UpOptions) (err 
 		names, err := graph.WithDependencies(opts.Services)
 		if err != nil {
 			return inFile(p, err)
+		}
+		if opts.NoDeps {
+			names = opts.Services
 		}
 		for _, n := range names {
 			want[n] = true

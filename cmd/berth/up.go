@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,7 +22,9 @@ import (
 
 func (c *cli) upCommand() *cobra.Command {
 	var opts project.UpOptions
-	var detach, noPrefix bool
+	var detach, noPrefix, abort bool
+	var exitFrom string
+	var scale, attachTo, noAttach []string
 	var timeout int
 	cmd := &cobra.Command{
 		Use:   "up [SERVICE...]",
@@ -33,6 +38,18 @@ func (c *cli) upCommand() *cobra.Command {
 				return err
 			}
 			opts.Services = args
+			if opts.Scale, err = parseScale(scale); err != nil {
+				return err
+			}
+			if exitFrom != "" {
+				abort = true
+				if _, ok := p.Services[exitFrom]; !ok {
+					return fmt.Errorf("--exit-code-from: %w: %s", project.ErrNoSuchService, exitFrom)
+				}
+			}
+			if detach && abort {
+				return errors.New("--abort-on-container-exit and --exit-code-from need an attached up: drop -d")
+			}
 			if cmd.Flags().Changed("timeout") {
 				d := time.Duration(timeout) * time.Second
 				opts.Timeout = &d
@@ -50,7 +67,10 @@ func (c *cli) upCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return c.attach(ctx, e, p, args, cs, attachOptions{timeout: opts.Timeout, prefix: !noPrefix, since: began})
+			cs = attached(cs, attachTo, noAttach)
+			return c.attach(ctx, e, p, args, cs, attachOptions{
+				timeout: opts.Timeout, prefix: !noPrefix, since: began, abort: abort, exitFrom: exitFrom,
+			})
 		},
 	}
 	f := cmd.Flags()
@@ -61,6 +81,12 @@ func (c *cli) upCommand() *cobra.Command {
 	f.BoolVar(&opts.NoStart, "no-start", false, "create containers without starting them")
 	f.BoolVar(&c.noColor, "no-color", false, "produce monochrome output")
 	f.BoolVar(&noPrefix, "no-log-prefix", false, "don't print the container name before each line")
+	f.BoolVar(&opts.NoDeps, "no-deps", false, "don't start the services' dependencies")
+	f.StringArrayVar(&scale, "scale", nil, "SERVICE=NUM: the number of containers of a service (overrides scale in the file)")
+	f.BoolVar(&abort, "abort-on-container-exit", false, "stop all containers as soon as one exits")
+	f.StringVar(&exitFrom, "exit-code-from", "", "return this service's exit code (implies --abort-on-container-exit)")
+	f.StringArrayVar(&attachTo, "attach", nil, "only follow the output of these services")
+	f.StringArrayVar(&noAttach, "no-attach", nil, "don't follow the output of these services")
 	f.IntVarP(&timeout, "timeout", "t", 10, "seconds to wait for a container to stop before killing it")
 	cmd.MarkFlagsMutuallyExclusive("force-recreate", "no-recreate")
 	return cmd
@@ -75,6 +101,10 @@ type attachOptions struct {
 	// since: what containers printed before this up (a container kept
 	// running, an earlier run's log) is not shown again.
 	since time.Time
+	// abort stops everything when the first container exits; exitFrom
+	// names the service whose exit code up returns.
+	abort    bool
+	exitFrom string
 }
 
 func (c *cli) attach(ctx context.Context, e *project.Engine, p *types.Project, services []string, cs []*runtime.Container, opts attachOptions) error {
@@ -97,6 +127,7 @@ func (c *cli) attach(ctx context.Context, e *project.Engine, p *types.Project, s
 	ctx = context.WithoutCancel(ctx)
 	followCtx, cancelFollow := context.WithCancel(ctx)
 	defer cancelFollow()
+	exited := make(chan *runtime.Container, 1)
 	var wg sync.WaitGroup
 	for _, ct := range cs {
 		wg.Go(func() {
@@ -107,20 +138,33 @@ func (c *cli) attach(ctx context.Context, e *project.Engine, p *types.Project, s
 			}
 			if st, err := e.Runtime().Get(ct.Spec.Name); err == nil {
 				printer.note(ct, exitText(st.State))
+				select {
+				case exited <- st:
+				default:
+				}
 			}
 		})
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 
+	var first *runtime.Container
 	if !interrupted {
 		select {
 		case <-done:
+			if opts.exitFrom != "" {
+				return exitCodeOf(e, p.Name, opts.exitFrom)
+			}
 			return nil
 		case <-sigs:
+		case st := <-exitedIfAbort(exited, opts.abort):
+			first = st
+			fmt.Fprintf(c.stderr, "Aborting on container exit...\n")
 		}
 	}
-	fmt.Fprintln(c.stderr, "Gracefully stopping... (press Ctrl+C again to force)")
+	if first == nil {
+		fmt.Fprintln(c.stderr, "Gracefully stopping... (press Ctrl+C again to force)")
+	}
 	stopped := make(chan error, 1)
 	go func() { stopped <- e.Stop(ctx, p, services, opts.timeout) }()
 	select {
@@ -139,5 +183,62 @@ func (c *cli) attach(ctx context.Context, e *project.Engine, p *types.Project, s
 		cancelFollow()
 		wg.Wait()
 	}
+	if first != nil {
+		if opts.exitFrom != "" {
+			return exitCodeOf(e, p.Name, opts.exitFrom)
+		}
+		if first.State.ExitCode != 0 {
+			return exitError{code: first.State.ExitCode}
+		}
+		return nil
+	}
 	return exitError{code: 130}
+}
+
+// exitedIfAbort is the channel of exited containers when up aborts on the
+// first exit, and a channel that never delivers otherwise.
+func exitedIfAbort(exited chan *runtime.Container, abort bool) <-chan *runtime.Container {
+	if abort {
+		return exited
+	}
+	return nil
+}
+
+// exitCodeOf is the exit code of service's first container, as up's own.
+func exitCodeOf(e *project.Engine, projectName, service string) error {
+	cs, err := e.Containers(projectName, []string{service}, true)
+	if err != nil || len(cs) == 0 {
+		return fmt.Errorf("--exit-code-from: no container of %s", service)
+	}
+	if code := cs[0].State.ExitCode; code != 0 {
+		return exitError{code: code}
+	}
+	return nil
+}
+
+// attached keeps the containers whose output up follows.
+func attached(cs []*runtime.Container, only, not []string) []*runtime.Container {
+	var out []*runtime.Container
+	for _, ct := range cs {
+		svc := ct.Spec.Labels[project.LabelService]
+		if (len(only) > 0 && !slices.Contains(only, svc)) || slices.Contains(not, svc) {
+			continue
+		}
+		out = append(out, ct)
+	}
+	return out
+}
+
+// parseScale reads --scale SERVICE=NUM flags.
+func parseScale(flags []string) (map[string]int, error) {
+	out := map[string]int{}
+	for _, f := range flags {
+		name, num, ok := strings.Cut(f, "=")
+		n, err := strconv.Atoi(num)
+		if !ok || err != nil || n < 0 {
+			return nil, fmt.Errorf("--scale %q: want SERVICE=NUM", f)
+		}
+		out[name] = n
+	}
+	return out, nil
 }

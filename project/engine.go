@@ -180,6 +180,9 @@ func containerNumber(c *runtime.Container) int {
 func observe(cs []*runtime.Container) []observedContainer {
 	out := make([]observedContainer, 0, len(cs))
 	for _, c := range cs {
+		if oneoff(c) {
+			continue // run's containers are not the service's replicas
+		}
 		out = append(out, observedContainer{
 			Name:    c.Spec.Name,
 			Service: c.Spec.Labels[LabelService],

@@ -102,7 +102,7 @@ func (c *cli) rootCommand() *cobra.Command {
 		c.upCommand(), c.downCommand(), c.psCommand(), c.logsCommand(),
 		c.startCommand(), c.stopCommand(), c.restartCommand(), c.rmCommand(),
 		c.configCommand(), c.imagesCommand(), c.rmiCommand(), c.imageCommand(),
-		c.lsCommand(), c.portCommand(), c.killCommand(), c.waitCommand(), c.topCommand(),
+		c.lsCommand(), c.portCommand(), c.killCommand(), c.waitCommand(), c.topCommand(), c.runCommand(),
 		c.versionCommand(),
 	)
 	return root

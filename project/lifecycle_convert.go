@@ -68,6 +68,9 @@ func resources(s types.ServiceConfig) (runtime.Resources, error) {
 		NanoCPUs:          int64(math.Round(float64(s.CPUS) * 1e9)),
 		PidsLimit:         s.PidsLimit,
 	}
+	if r.PidsLimit == -1 {
+		r.PidsLimit = 0 // compose's "unlimited"
+	}
 	if s.CPUShares < 0 {
 		return r, fmt.Errorf("cpu_shares: %d must not be negative", s.CPUShares)
 	}
@@ -82,6 +85,8 @@ func resources(s types.ServiceConfig) (runtime.Resources, error) {
 			}
 			if l.Pids > 0 {
 				r.PidsLimit = l.Pids
+			} else if l.Pids == -1 {
+				r.PidsLimit = 0
 			}
 		}
 		if rv := s.Deploy.Resources.Reservations; rv != nil && rv.MemoryBytes > 0 {

@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,6 +47,9 @@ func TestCgroupModes(t *testing.T) {
 		{"signal thaws to deliver", checkSignalThaws},
 		{"SIGKILL one by one, as without cgroup.kill", checkSignalEachKill},
 		{"delete keeps the parent while in use", checkDeleteParent},
+		{"limits are set, or refused naming the controller", checkLimits},
+		{"limits of an empty cgroup left behind do not stay", checkStaleLimits},
+		{"limits change on a cgroup taken over", checkTakeOverLimits},
 	}
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
@@ -131,7 +135,7 @@ func removeTestCgroup(t *testing.T, dir string) {
 func testCgroup(t *testing.T, h cgroupHost, base string) *containerCgroup {
 	t.Helper()
 	name := uniqueName(t, base)
-	cg, err := h.create(name)
+	cg, err := h.create(name, Resources{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +241,7 @@ func checkLoadMissing(t *testing.T, h cgroupHost) {
 func checkCreateTwice(t *testing.T, h cgroupHost) {
 	cg := testCgroup(t, h, "twice")
 	p := sleeper(t, cg)
-	again, err := h.create(cg.name)
+	again, err := h.create(cg.name, Resources{})
 	if err != nil {
 		t.Fatalf("create of an existing cgroup: %v", err)
 	}
@@ -438,5 +442,212 @@ func TestOOMKilled(t *testing.T) {
 				t.Errorf("oomKilled() = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// limitCases are one limit each, with the value its cgroup file must hold
+// in v1 and v2.
+var limitCases = []struct {
+	res    Resources
+	v1, v2 string
+}{
+	{Resources{MemoryLimit: 32 << 20}, "33554432", "33554432"},
+	{Resources{MemoryReservation: 16 << 20}, "16777216", "16777216"},
+	{Resources{NanoCPUs: 5e8}, "50000", "50000 100000"},
+	{Resources{CPUShares: 512}, "512", "59"},
+	{Resources{PidsLimit: 20}, "20", "20"},
+}
+
+// hostHasController tells whether the containers' cgroups of h get the
+// controller: a mounted v1 hierarchy, or one the v2 root delegates to
+// h's parent.
+func hostHasController(t *testing.T, h cgroupHost, controller string) bool {
+	t.Helper()
+	if h.unified {
+		data, err := os.ReadFile(filepath.Join(h.root, "cgroup.subtree_control"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.Contains(strings.Fields(string(data)), controller)
+	}
+	subs, err := h.mountedV1()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return slices.ContainsFunc(subs, func(s cgroup1.Subsystem) bool { return string(s.Name()) == controller })
+}
+
+// limitFile reads the file that enforces l in the cgroup name of h.
+func limitFile(t *testing.T, h cgroupHost, name string, l cgroupLimit) string {
+	t.Helper()
+	path := filepath.Join(h.root, l.controller, h.group(name), l.v1)
+	if h.unified {
+		path = filepath.Join(h.root, h.group(name), l.v2)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(data))
+}
+
+func checkLimits(t *testing.T, h cgroupHost) {
+	for _, c := range limitCases {
+		l := c.res.limits()[0]
+		t.Run(l.field, func(t *testing.T) {
+			name := uniqueName(t, "limit")
+			if !hostHasController(t, h, l.controller) {
+				// This host cannot enforce the limit: the create says
+				// so, and leaves nothing.
+				cg, err := h.create(name, c.res)
+				want := fmt.Sprintf("create cgroup %s: %s: the %s controller is not available on this host", h.group(name), l.field, l.controller)
+				if cg != nil || err == nil || err.Error() != want {
+					t.Fatalf("create with %s = %v, %v; want the error %q", l.field, cg, err, want)
+				}
+				checkGone(t, h.paths(name)...)
+				return
+			}
+			cg, err := h.create(name, c.res)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { cg.delete() })
+			want := c.v1
+			if h.unified {
+				want = c.v2
+			}
+			if got := limitFile(t, h, name, l); got != want {
+				t.Errorf("%s = %q, want %q", l.v1, got, want)
+			}
+		})
+	}
+}
+
+func checkStaleLimits(t *testing.T, h cgroupHost) {
+	res := Resources{MemoryLimit: 32 << 20}
+	if !hostHasController(t, h, "memory") {
+		res = Resources{PidsLimit: 20}
+		if !hostHasController(t, h, "pids") {
+			t.Skip("neither the memory nor the pids controller on this cgroup mount")
+		}
+	}
+	l := res.limits()[0]
+	cg := testCgroup(t, h, "stale")
+	unlimited := limitFile(t, h, cg.name, l)
+	if err := cg.delete(); err != nil {
+		t.Fatal(err)
+	}
+	// A monitor killed before it deleted its cgroup leaves it, limits
+	// and all; the next create, without limits, gets the defaults.
+	if _, err := h.create(cg.name, res); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.create(cg.name, Resources{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := limitFile(t, h, cg.name, l); got != unlimited {
+		t.Errorf("%s after a create without limits = %q, want %q", l.v1, got, unlimited)
+	}
+}
+
+func checkTakeOverLimits(t *testing.T, h cgroupHost) {
+	if !hostHasController(t, h, "memory") {
+		t.Skip("no memory controller on this cgroup mount")
+	}
+	cg := testCgroup(t, h, "takeover")
+	if _, err := h.create(cg.name, Resources{MemoryLimit: 32 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	p := sleeper(t, cg)
+	// Larger than the memory+swap limit in place (64 MiB): v1 takes the
+	// new memsw limit first, or the kernel refuses the memory limit.
+	again, err := h.create(cg.name, Resources{MemoryLimit: 128 << 20})
+	if err != nil {
+		t.Fatalf("create with a larger limit over a cgroup in use: %v", err)
+	}
+	checkPids(t, again, p.cmd.Process.Pid)
+	l := cgroupLimit{controller: "memory", v1: "memory.limit_in_bytes", v2: "memory.max"}
+	if got := limitFile(t, h, cg.name, l); got != "134217728" {
+		t.Errorf("memory limit = %s, want 134217728", got)
+	}
+	// And back down below the memory+swap limit now in place (256 MiB).
+	if _, err := h.create(cg.name, Resources{MemoryLimit: 16 << 20}); err != nil {
+		t.Fatalf("create with a smaller limit over a cgroup in use: %v", err)
+	}
+	if got := limitFile(t, h, cg.name, l); got != "16777216" {
+		t.Errorf("memory limit = %s, want 16777216", got)
+	}
+}
+
+// TestCgroupLimitNeedsController makes hosts that lack a controller: v1
+// hierarchies with one left out, and a v2 parent to which its own parent
+// delegates nothing. A limit that needs the missing controller fails the
+// create, naming both, and leaves nothing behind.
+func TestCgroupLimitNeedsController(t *testing.T) {
+	imagetest.NeedRoot(t)
+	for _, c := range limitCases {
+		l := c.res.limits()[0]
+		t.Run("v1 without "+l.controller+"/"+l.field, func(t *testing.T) {
+			real := v1TestHost(t)
+			if !hostHasController(t, real, l.controller) {
+				t.Skipf("no %s hierarchy on this host to leave out", l.controller)
+			}
+			// The other hierarchies, by symlink from a root of the test's.
+			root := t.TempDir()
+			subs, err := real.mountedV1()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range subs {
+				if string(s.Name()) != l.controller {
+					if err := os.Symlink(filepath.Join(cgroupRoot, string(s.Name())), filepath.Join(root, string(s.Name()))); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			h := testHost(t, cgroupHost{root: root})
+			checkMissingController(t, h, c.res, l)
+		})
+		t.Run("v2 without "+l.controller+"/"+l.field, func(t *testing.T) {
+			h := v2TestHost(t)
+			outer := h.parent
+			h.parent = outer + "/inner"
+			t.Cleanup(func() {
+				for _, d := range []string{h.parent, outer} {
+					if err := unix.Rmdir(filepath.Join(h.root, d)); err != nil && !errors.Is(err, unix.ENOENT) {
+						t.Errorf("remove test cgroup %s: %v", d, err)
+					}
+				}
+			})
+			// outer exists with no controller enabled for its children.
+			if err := os.Mkdir(filepath.Join(h.root, outer), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			checkMissingController(t, h, c.res, l)
+		})
+	}
+}
+
+func checkMissingController(t *testing.T, h cgroupHost, res Resources, l cgroupLimit) {
+	t.Helper()
+	name := uniqueName(t, "nolimit")
+	cg, err := h.create(name, res)
+	want := fmt.Sprintf("create cgroup %s: %s: the %s controller is not available on this host", h.group(name), l.field, l.controller)
+	if cg != nil || err == nil || err.Error() != want {
+		t.Fatalf("create = %v, %v; want the error %q", cg, err, want)
+	}
+	paths := h.paths(name)
+	if len(paths) == 0 {
+		t.Fatal("no cgroup paths")
+	}
+	checkGone(t, paths...)
+	checkGone(t, filepath.Dir(paths[0]))
+	// Without the limit, the same host makes the cgroup.
+	cg, err = h.create(name, Resources{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cg.delete(); err != nil {
+		t.Fatal(err)
 	}
 }

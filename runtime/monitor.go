@@ -149,7 +149,7 @@ func (m *monitor) start() (pid int, err error) {
 	}
 	lw := &logWriter{f: logf}
 
-	cg, err := createCgroup(spec.Name)
+	cg, err := createCgroup(spec.Name, spec.Resources)
 	if err != nil {
 		return 0, err
 	}

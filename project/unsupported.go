@@ -57,6 +57,22 @@ var supportedPaths = map[string]supportRule{
 	"services.*.extra_hosts":       {rule: ruleWhole},
 	"services.*.scale":             {rule: ruleWhole},
 
+	// resource limits, and replicas
+	"services.*.mem_limit":                            {rule: ruleWhole},
+	"services.*.mem_reservation":                      {rule: ruleWhole},
+	"services.*.cpus":                                 {rule: ruleWhole},
+	"services.*.cpu_shares":                           {rule: ruleWhole},
+	"services.*.pids_limit":                           {rule: ruleWhole},
+	"services.*.deploy":                               {rule: ruleKeys},
+	"services.*.deploy.replicas":                      {rule: ruleWhole},
+	"services.*.deploy.resources":                     {rule: ruleKeys},
+	"services.*.deploy.resources.limits":              {rule: ruleKeys},
+	"services.*.deploy.resources.limits.memory":       {rule: ruleWhole},
+	"services.*.deploy.resources.limits.cpus":         {rule: ruleWhole},
+	"services.*.deploy.resources.limits.pids":         {rule: ruleWhole},
+	"services.*.deploy.resources.reservations":        {rule: ruleKeys},
+	"services.*.deploy.resources.reservations.memory": {rule: ruleWhole},
+
 	// depends_on orders the start; conditions other than "started" and
 	// restarting with a dependency are not implemented yet.
 	"services.*.depends_on":             {rule: ruleKeys},

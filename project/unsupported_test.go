@@ -96,6 +96,7 @@ services:
     deploy:
       resources:
         limits: {memory: 100m}
+      placement: {constraints: [node.role==manager]}
     scale: 2
     build: .
     pull_policy: always
@@ -106,7 +107,7 @@ services:
     network_mode: none
 `,
 			want: []string{
-				"services.web.build", "services.web.cap_add", "services.web.deploy",
+				"services.web.build", "services.web.cap_add", "services.web.deploy.placement",
 				"services.web.healthcheck", "services.web.init",
 				"services.web.privileged", "services.web.pull_policy",
 				"services.web.restart", "services.web.tty",

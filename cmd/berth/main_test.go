@@ -63,8 +63,12 @@ func TestScripts(t *testing.T) {
 			"waitport":  waitPort,
 		},
 		Condition: func(cond string) (bool, error) {
-			if cond == "root" {
+			switch cond {
+			case "root":
 				return os.Geteuid() == 0, nil
+			case "cgroup1":
+				_, err := os.Stat("/sys/fs/cgroup/memory/memory.limit_in_bytes")
+				return err == nil, nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},

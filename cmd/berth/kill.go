@@ -24,15 +24,7 @@ func (c *cli) killCommand() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--signal %q: %w", signal, err)
 			}
-			name, err := c.projectNameOnly(cmd)
-			if err != nil {
-				return err
-			}
-			e, err := c.engine()
-			if err != nil {
-				return err
-			}
-			cs, err := e.Containers(name, args, false)
+			e, cs, err := c.containers(cmd, args, false)
 			if err != nil {
 				return err
 			}
@@ -60,15 +52,7 @@ func (c *cli) waitCommand() *cobra.Command {
 		Short: "Wait until the services' containers stop, and print their exit codes",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := c.projectNameOnly(cmd)
-			if err != nil {
-				return err
-			}
-			e, err := c.engine()
-			if err != nil {
-				return err
-			}
-			cs, err := e.Containers(name, args, true)
+			e, cs, err := c.containers(cmd, args, true)
 			if err != nil {
 				return err
 			}
@@ -119,15 +103,7 @@ func (c *cli) topCommand() *cobra.Command {
 		Use:   "top [SERVICE...]",
 		Short: "Show the processes of each running container",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := c.projectNameOnly(cmd)
-			if err != nil {
-				return err
-			}
-			e, err := c.engine()
-			if err != nil {
-				return err
-			}
-			cs, err := e.Containers(name, args, false)
+			e, cs, err := c.containers(cmd, args, false)
 			if err != nil {
 				return err
 			}

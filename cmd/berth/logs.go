@@ -34,15 +34,7 @@ func (c *cli) logsCommand() *cobra.Command {
 				}
 				from = t
 			}
-			name, err := c.projectNameOnly(cmd)
-			if err != nil {
-				return err
-			}
-			e, err := c.engine()
-			if err != nil {
-				return err
-			}
-			cs, err := e.Containers(name, args, true)
+			e, cs, err := c.containers(cmd, args, true)
 			if err != nil {
 				return err
 			}

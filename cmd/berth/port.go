@@ -21,15 +21,7 @@ func (c *cli) portCommand() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("private port %q is not a port number", args[1])
 			}
-			name, err := c.projectNameOnly(cmd)
-			if err != nil {
-				return err
-			}
-			e, err := c.engine()
-			if err != nil {
-				return err
-			}
-			cs, err := e.Containers(name, []string{args[0]}, true)
+			_, cs, err := c.containers(cmd, []string{args[0]}, true)
 			if err != nil {
 				return err
 			}

@@ -42,15 +42,7 @@ func (c *cli) psCommand() *cobra.Command {
 		Use:   "ps [SERVICE...]",
 		Short: "List containers",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := c.projectNameOnly(cmd)
-			if err != nil {
-				return err
-			}
-			e, err := c.engine()
-			if err != nil {
-				return err
-			}
-			cs, err := e.Containers(name, args, all)
+			_, cs, err := c.containers(cmd, args, all)
 			if err != nil {
 				return err
 			}
@@ -136,6 +128,24 @@ func quoteCommand(s string) string {
 		s = string(r[:max-1]) + "…"
 	}
 	return `"` + s + `"`
+}
+
+// containers opens the engine and lists the project's containers of the
+// given services (all when none), running ones only unless all.
+func (c *cli) containers(cmd *cobra.Command, services []string, all bool) (*project.Engine, []*runtime.Container, error) {
+	name, err := c.projectNameOnly(cmd)
+	if err != nil {
+		return nil, nil, err
+	}
+	e, err := c.engine()
+	if err != nil {
+		return nil, nil, err
+	}
+	cs, err := e.Containers(name, services, all)
+	if err != nil {
+		return nil, nil, err
+	}
+	return e, cs, nil
 }
 
 // projectNameOnly finds the project name for commands that only read state

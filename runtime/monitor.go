@@ -23,18 +23,22 @@ import (
 // The monitor is `berth monitor DIR`: one small process per running
 // container, started by Runtime.Start in its own session. It owns the
 // container's init, copies its output into the log, answers the control
-// socket and records the exit:
+// socket, applies the restart policy (restart.go) and records the exit:
 //
 //	Runtime.Start                 monitor                          init
-//	  spawn, fd 3 = ready pipe ──►  cgroup, output pipes, listen
+//	  spawn, fd 3 = ready pipe ──►  open log, listen
+//	                                cgroup, output pipes (launch)
 //	                                newInit ─────────────────────►  (new namespaces)
-//	                                add to cgroup, run(request) ──►  mounts, exec
+//	                                add to cgroup, network, DNS,
+//	                                run(request) ────────────────►  mounts, exec
 //	                                state: running
 //	  ◄── {"pid":N} or {"error"} ── ready
 //	  (Start returns; the CLI may exit)
 //	                                copy output, serve control, wait
 //	                                kill the cgroup's leftovers, drain output,
-//	                                delete the cgroup, state: exited
+//	                                delete the cgroup, stop DNS (endRun)
+//	                                restart? state: restarting, wait, launch again
+//	                                else state: exited
 //
 // Its resident memory counts once per running container, so it keeps little:
 // one P, a low GC target, a 16 KiB buffer per stream.
@@ -51,29 +55,42 @@ type readyMessage struct {
 // monitor is the state of one monitor process.
 type monitor struct {
 	dir   string
-	spec  Spec
-	proc  *initProcess
+	spec  Spec // set by start, read-only afterwards
 	roles Roles
-	// dns is the container's resolver, when its spec asks for one.
-	dns io.Closer
+	log   *logWriter
+	ln    *net.UnixListener
 
+	// The current run, owned by the main goroutine (the control handlers
+	// reach its process through proc, under mu).
 	cg  *containerCgroup
-	ln  *net.UnixListener
 	out *outputCopier
 	// copied is closed when out has copied both streams to their end.
 	copied chan struct{}
+	// dns is the container's resolver, when its spec asks for one.
+	dns io.Closer
+	// runStart is when the process started, on the monotonic clock.
+	runStart time.Time
+
+	// launching is held while a restart starts the process: a stop or a
+	// kill waits for it, to reach the process it starts.
+	launching sync.Mutex
 
 	mu    sync.Mutex
 	state State
-	// exited is closed once the exit is recorded in state.json.
+	proc  *initProcess
+	// cancelled: a stop (or a kill that counts as one) called the restart
+	// policy off; cancel is closed then. stoppedByUser: any kill.
+	cancelled, stoppedByUser bool
+	cancel                   chan struct{}
+	// exited is closed once the final exit is recorded in state.json.
 	exited chan struct{}
 	conns  sync.WaitGroup
 }
 
 func monitorMain(roles Roles) {
 	// The init gets SIGKILL when the thread that spawned it ends
-	// (Pdeathsig). The main goroutine spawns it and lives as long as the
-	// monitor: pin it to its thread.
+	// (Pdeathsig). The main goroutine spawns it, at each restart too, and
+	// lives as long as the monitor: pin it to its thread.
 	goruntime.LockOSThread()
 	goruntime.GOMAXPROCS(1)
 	debug.SetGCPercent(25)
@@ -85,12 +102,12 @@ func monitorMain(roles Roles) {
 		fmt.Fprintln(os.Stderr, "usage: berth monitor DIR")
 		os.Exit(2)
 	}
-	m := &monitor{dir: os.Args[2], exited: make(chan struct{}), roles: roles}
+	m := &monitor{dir: os.Args[2], roles: roles, cancel: make(chan struct{}), exited: make(chan struct{})}
 	os.Exit(m.run(ready))
 }
 
-// run starts the container and supervises it until it exits; the result is
-// the monitor's exit status.
+// run starts the container and supervises it until it exits for good; the
+// result is the monitor's exit status.
 func (m *monitor) run(ready *os.File) int {
 	pid, err := m.start()
 	if err != nil {
@@ -105,6 +122,7 @@ func (m *monitor) run(ready *os.File) int {
 	// What the binary's package initialisers and the start allocated is
 	// garbage now: give its pages back, the monitor lives long.
 	debug.FreeOSMemory()
+	go m.serve(m.ln)
 	m.supervise()
 	return 0
 }
@@ -116,22 +134,14 @@ func reportReady(ready *os.File, msg readyMessage) {
 	ready.Close()
 }
 
-// start gets the container's process running and records it. On failure
-// nothing of this start is left: no process, no cgroup, no socket; the state
-// records the error.
+// start prepares what lasts for the monitor's life (the spec, the log, the
+// control socket) and launches the first run. On failure nothing of this
+// start is left: no process, no cgroup, no socket; the state records the
+// error.
 func (m *monitor) start() (pid int, err error) {
 	spec, err := readSpec(m.dir)
 	if err != nil {
 		return 0, fmt.Errorf("read config: %w", err)
-	}
-	if spec.NetworkFrom != "" {
-		// Resolved now, not at create: the other container's process is
-		// the namespace, and it may have been restarted since.
-		netns, err := containerNetNS(filepath.Join(filepath.Dir(m.dir), spec.NetworkFrom))
-		if err != nil {
-			return 0, fmt.Errorf("join the network of container %s: %w", spec.NetworkFrom, err)
-		}
-		spec.NetNS = netns
 	}
 	m.spec = spec
 	st, err := readState(m.dir)
@@ -143,12 +153,54 @@ func (m *monitor) start() (pid int, err error) {
 			m.recordStartError(st, err)
 		}
 	}()
+	self, err := procStartTime(os.Getpid())
+	if err != nil {
+		return 0, fmt.Errorf("monitor start time: %w", err)
+	}
 	logf, err := os.OpenFile(filepath.Join(m.dir, logFile), os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_CLOEXEC, 0o640)
 	if err != nil {
 		return 0, fmt.Errorf("open log: %w", err)
 	}
-	lw := &logWriter{f: logf}
+	defer func() {
+		if err != nil {
+			logf.Close()
+		}
+	}()
+	m.log = &logWriter{f: logf}
+	ln, err := listenControl(m.dir)
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		if err != nil {
+			ln.Close()
+			os.Remove(filepath.Join(m.dir, monitorSock))
+		}
+	}()
+	// A start by the user begins the restart count again, as docker's.
+	m.state = State{MonitorPid: os.Getpid(), MonitorStart: self, CreatedAt: st.CreatedAt}
+	if pid, err = m.launch(); err != nil {
+		return 0, err
+	}
+	m.ln = ln
+	return pid, nil
+}
 
+// launch starts one run of the container's process, with the same spec and
+// directory every time: a cgroup, output pipes into the log, the init in new
+// namespaces, its network and resolver; then records it running. On failure
+// nothing of the run is left: no process, no cgroup, no resolver.
+func (m *monitor) launch() (pid int, err error) {
+	spec := m.spec
+	if spec.NetworkFrom != "" {
+		// Resolved at each run, not at create: the other container's
+		// process is the namespace, and it may have been restarted since.
+		netns, err := containerNetNS(filepath.Join(filepath.Dir(m.dir), spec.NetworkFrom))
+		if err != nil {
+			return 0, fmt.Errorf("join the network of container %s: %w", spec.NetworkFrom, err)
+		}
+		spec.NetNS = netns
+	}
 	cg, err := createCgroup(spec.Name, spec.Resources)
 	if err != nil {
 		return 0, err
@@ -161,24 +213,14 @@ func (m *monitor) start() (pid int, err error) {
 			}
 		}
 	}()
-	ln, err := listenControl(m.dir)
-	if err != nil {
-		return 0, err
-	}
-	defer func() {
-		if err != nil {
-			ln.Close()
-			os.Remove(filepath.Join(m.dir, monitorSock))
-		}
-	}()
 
-	out, stdout, stderr, err := newOutputCopier(lw)
+	out, stdout, stderr, err := newOutputCopier(m.log)
 	if err != nil {
 		return 0, err
 	}
-	m.out, m.copied = out, make(chan struct{})
+	copied := make(chan struct{})
 	go func() {
-		defer close(m.copied)
+		defer close(copied)
 		if err := out.run(); err != nil {
 			fmt.Fprintf(os.Stderr, "berth monitor: copy output: %v\n", err)
 		}
@@ -187,9 +229,8 @@ func (m *monitor) start() (pid int, err error) {
 		if err != nil {
 			// The init is gone, and with it the pipes' other ends: the
 			// copier ends at EOF after writing what it printed.
-			<-m.copied
+			<-copied
 			out.close()
-			logf.Close()
 		}
 	}()
 
@@ -199,52 +240,53 @@ func (m *monitor) start() (pid int, err error) {
 	if err != nil {
 		return 0, err
 	}
-	m.proc = p
+	defer func() {
+		if err != nil {
+			// The init exits after reporting an error; one that failed
+			// for another reason (a broken sync socket) may run on.
+			p.cmd.Process.Kill()
+			p.wait()
+		}
+	}()
 	if err := cg.add(p.pid()); err != nil {
-		p.cmd.Process.Kill()
-		p.wait()
 		return 0, err
 	}
-	if err := m.setupNetwork(p.pid()); err != nil {
-		p.cmd.Process.Kill()
-		p.wait()
+	if err := m.setupNetwork(&spec, p.pid()); err != nil {
 		return 0, err
 	}
-	if err := m.startDNS(p.pid()); err != nil {
-		p.cmd.Process.Kill()
-		p.wait()
+	dns, err := m.startDNS(&spec, p.pid())
+	if err != nil {
 		return 0, err
 	}
+	defer func() {
+		if err != nil && dns != nil {
+			dns.Close()
+		}
+	}()
 	if err := p.run(initRequest{Spec: spec, Dir: m.dir}); err != nil {
-		m.stopDNS()
-		// The init exits after reporting an error; a run that failed for
-		// another reason (a broken sync socket) may have left it running.
-		p.cmd.Process.Kill()
-		p.wait()
 		return 0, err
 	}
 
-	self, err := procStartTime(os.Getpid())
-	if err != nil {
-		p.cmd.Process.Kill()
-		p.wait()
-		return 0, fmt.Errorf("monitor start time: %w", err)
-	}
-	st = State{
+	now := time.Now()
+	m.mu.Lock()
+	st := State{
 		Status:       Running,
 		Pid:          p.pid(),
-		MonitorPid:   os.Getpid(),
-		MonitorStart: self,
-		CreatedAt:    st.CreatedAt,
-		StartedAt:    time.Now().UTC(),
+		MonitorPid:   m.state.MonitorPid,
+		MonitorStart: m.state.MonitorStart,
+		RestartCount: m.state.RestartCount,
+		CreatedAt:    m.state.CreatedAt,
+		StartedAt:    now.UTC(),
 	}
-	if err := writeState(m.dir, st); err != nil {
-		p.cmd.Process.Kill()
-		p.wait()
+	err = writeState(m.dir, st)
+	if err == nil {
+		m.state, m.proc = st, p
+	}
+	m.mu.Unlock()
+	if err != nil {
 		return 0, fmt.Errorf("record state: %w", err)
 	}
-	m.state = st
-	m.cg, m.ln = cg, ln
+	m.cg, m.out, m.copied, m.dns, m.runStart = cg, out, copied, dns, now
 	return p.pid(), nil
 }
 
@@ -285,19 +327,13 @@ func startExitCode(err error) int {
 	return 128
 }
 
-// supervise serves the control socket until the process exits, then
-// cleans up and records the exit.
-func (m *monitor) supervise() {
-	go m.serve(m.ln)
-	code, werr := m.proc.wait()
-	if werr != nil {
-		fmt.Fprintf(os.Stderr, "berth monitor: %v\n", werr)
-	}
+// endRun cleans up after the run's process exited, and reports whether the
+// kernel's OOM killer struck in its cgroup.
+func (m *monitor) endRun() (oom bool) {
 	// PID 1 of the namespace is gone, so the kernel kills the rest; the
 	// cgroup catches any that escaped the namespace, and with them the
 	// last writers of the output pipes.
-	ctx := context.Background()
-	if err := m.cg.killAll(ctx); err != nil {
+	if err := m.cg.killAll(context.Background()); err != nil {
 		fmt.Fprintf(os.Stderr, "berth monitor: %v\n", err)
 	}
 	select {
@@ -308,24 +344,36 @@ func (m *monitor) supervise() {
 		<-m.copied
 	}
 	m.out.close()
-	oom := m.cg.oomKilled()
-	// Delete the cgroup and the socket before recording the exit: once the
-	// state says exited, a new start may create them again, and this
-	// monitor must not take them away from it.
+	oom = m.cg.oomKilled()
+	// Delete the cgroup before recording the exit: once the state says
+	// exited, a new start may create it again, and this monitor must not
+	// take it away from it.
 	if err := m.cg.delete(); err != nil {
 		fmt.Fprintf(os.Stderr, "berth monitor: %v\n", err)
 	}
+	m.stopDNS()
+	m.cg, m.out, m.copied = nil, nil, nil
+	return oom
+}
+
+// finish records the final exit, ex, and lets the stop requests that wait
+// for it have their reply.
+func (m *monitor) finish(ex runExit) {
+	// The socket goes before the exit is recorded, as the cgroup.
 	m.ln.Close()
 	os.Remove(filepath.Join(m.dir, monitorSock))
-	m.stopDNS()
 
 	m.mu.Lock()
 	st := m.state
 	st.Status = Exited
-	st.ExitCode = code
-	st.OOMKilled = oom
+	st.ExitCode = ex.code
+	st.OOMKilled = ex.oom
+	st.Error = ""
+	if ex.err != nil {
+		st.Error = ex.err.Error()
+	}
 	st.Pid, st.MonitorPid, st.MonitorStart = 0, 0, 0
-	st.FinishedAt = time.Now().UTC()
+	st.FinishedAt = ex.at
 	if err := writeState(m.dir, st); err != nil {
 		fmt.Fprintf(os.Stderr, "berth monitor: record state: %v\n", err)
 	}
@@ -333,7 +381,6 @@ func (m *monitor) supervise() {
 	m.mu.Unlock()
 	close(m.exited)
 
-	// Let the stop requests that wait for the exit have their reply.
 	done := make(chan struct{})
 	go func() { m.conns.Wait(); close(done) }()
 	select {
@@ -379,10 +426,30 @@ func (m *monitor) handle(conn *net.UnixConn) {
 	writeControlReply(conn, reply)
 }
 
-// signal sends sig to the container's process. os.Process signals through
-// a pidfd, so a signal after the exit cannot hit a recycled PID.
-func (m *monitor) signal(sig syscall.Signal) error {
-	err := m.proc.cmd.Process.Signal(sig)
+// stopAsked records a stop or a kill asked by the user (cancel: one that
+// calls the restart policy off) and returns the process it is for, with its
+// status: the process of the current run, or of the last one while the
+// policy waits to restart it (restarting). A restart being launched is
+// waited for: its process is the one to signal.
+func (m *monitor) stopAsked(cancel bool) (*initProcess, State) {
+	m.mu.Lock()
+	m.stoppedByUser = true
+	if cancel {
+		m.cancelRestartLocked()
+	}
+	m.mu.Unlock()
+	// Empty: only the wait for a launch under way matters.
+	m.launching.Lock()
+	m.launching.Unlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.proc, m.state
+}
+
+// sendSignal sends sig to process p. os.Process signals through a pidfd, so a
+// signal after the exit cannot hit a recycled PID.
+func sendSignal(p *initProcess, sig syscall.Signal) error {
+	err := p.cmd.Process.Signal(sig)
 	if errors.Is(err, os.ErrProcessDone) {
 		return ErrNotRunning
 	}
@@ -398,7 +465,18 @@ func (m *monitor) kill(sig syscall.Signal) controlReply {
 		return controlReply{Code: codeNotRunning, Error: ErrNotRunning.Error()}
 	default:
 	}
-	if err := m.signal(sig); err != nil {
+	cancel := killCancelsRestart(m.spec, sig)
+	p, st := m.stopAsked(cancel)
+	if st.Status == Restarting {
+		// No process to signal: as docker, what the kill asked of the
+		// policy is all it does. One that calls it off returns once the
+		// container is recorded exited.
+		if cancel {
+			<-m.exited
+		}
+		return controlReply{}
+	}
+	if err := sendSignal(p, sig); err != nil {
 		if errors.Is(err, ErrNotRunning) {
 			return controlReply{Code: codeNotRunning, Error: err.Error()}
 		}
@@ -407,8 +485,8 @@ func (m *monitor) kill(sig syscall.Signal) controlReply {
 	return controlReply{}
 }
 
-// stop sends the stop signal, SIGKILL after the grace period, and returns
-// once the exit is recorded.
+// stop calls the restart policy off, sends the stop signal, SIGKILL after
+// the grace period, and returns once the exit is recorded.
 func (m *monitor) stop(req controlRequest) controlReply {
 	sig := syscall.Signal(req.Signal)
 	if sig == 0 {
@@ -419,17 +497,15 @@ func (m *monitor) stop(req controlRequest) controlReply {
 		}
 	}
 	timeout := stopTimeout(m.spec, req.Timeout)
-	m.mu.Lock()
-	pid := m.state.Pid
-	m.mu.Unlock()
-	if sig != syscall.SIGKILL && !catchesSignal(pid, sig) {
+	p, st := m.stopAsked(true)
+	if sig != syscall.SIGKILL && st.Status == Running && !catchesSignal(st.Pid, sig) {
 		// The kernel drops a signal that PID 1 of a namespace has no
 		// handler for (pid_namespaces(7)): waiting out the grace period
 		// would change nothing but the time it takes.
 		fmt.Fprintf(os.Stderr, "berth monitor: stop: PID 1 has no handler for %v, which the kernel drops for a namespace's init: sending SIGKILL now\n", sig)
 		sig, timeout = syscall.SIGKILL, 0
 	}
-	if err := m.signal(sig); err != nil && !errors.Is(err, ErrNotRunning) {
+	if err := sendSignal(p, sig); err != nil && !errors.Is(err, ErrNotRunning) {
 		return controlReply{Error: fmt.Sprintf("stop: %v", err)}
 	}
 	grace := time.NewTimer(timeout)
@@ -437,7 +513,7 @@ func (m *monitor) stop(req controlRequest) controlReply {
 	select {
 	case <-m.exited:
 	case <-grace.C:
-		if err := m.signal(syscall.SIGKILL); err != nil && !errors.Is(err, ErrNotRunning) {
+		if err := sendSignal(p, syscall.SIGKILL); err != nil && !errors.Is(err, ErrNotRunning) {
 			return controlReply{Error: fmt.Sprintf("stop: %v", err)}
 		}
 		<-m.exited
@@ -462,39 +538,39 @@ func containerNetNS(dir string) (string, error) {
 
 // setupNetwork plugs the container's new network namespace into its
 // networks, before its process starts.
-func (m *monitor) setupNetwork(pid int) error {
-	if m.spec.Network == nil || !m.spec.newNetwork() {
+func (m *monitor) setupNetwork(spec *Spec, pid int) error {
+	if spec.Network == nil || !spec.newNetwork() {
 		return nil
 	}
 	if m.roles.SetupNetwork == nil {
 		return errors.New("set up the network: this berth has no network role")
 	}
-	if err := m.roles.SetupNetwork(pid, m.spec.Network); err != nil {
+	if err := m.roles.SetupNetwork(pid, spec.Network); err != nil {
 		return fmt.Errorf("set up the network: %w", err)
 	}
 	return nil
 }
 
 // startDNS starts the container's resolver (docker's 127.0.0.11) in its
-// network namespace when the spec asks for one; the namespace exists before
-// the process (Spec.NetNS), so the resolver is up before the first query.
-func (m *monitor) startDNS(pid int) error {
-	if m.spec.DNSServer == nil {
-		return nil
+// network namespace when the spec asks for one (nil otherwise); the
+// namespace exists before the process (Spec.NetNS), so the resolver is up
+// before the first query.
+func (m *monitor) startDNS(spec *Spec, pid int) (io.Closer, error) {
+	if spec.DNSServer == nil {
+		return nil, nil
 	}
 	if m.roles.StartDNS == nil {
-		return errors.New("start DNS: this berth has no resolver role")
+		return nil, errors.New("start DNS: this berth has no resolver role")
 	}
-	netns := m.spec.NetNS
+	netns := spec.NetNS
 	if netns == "" {
 		netns = fmt.Sprintf("/proc/%d/ns/net", pid)
 	}
-	dns, err := m.roles.StartDNS(netns, m.spec.DNSServer)
+	dns, err := m.roles.StartDNS(netns, spec.DNSServer)
 	if err != nil {
-		return fmt.Errorf("start DNS: %w", err)
+		return nil, fmt.Errorf("start DNS: %w", err)
 	}
-	m.dns = dns
-	return nil
+	return dns, nil
 }
 
 func (m *monitor) stopDNS() {

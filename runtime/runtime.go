@@ -205,7 +205,7 @@ func (r *Runtime) Get(name string) (*Container, error) {
 		}
 		return nil, fmt.Errorf("container %q: %w", name, err)
 	}
-	if st.Status == Running && !processAlive(st.MonitorPid, st.MonitorStart) {
+	if (st.Status == Running || st.Status == Restarting) && !processAlive(st.MonitorPid, st.MonitorStart) {
 		st.Status = Dead
 	}
 	return &Container{Spec: spec, State: st, Dir: dir}, nil
@@ -241,15 +241,16 @@ func (r *Runtime) List() ([]*Container, error) {
 // Start spawns the container's monitor, which starts the process in new
 // namespaces, and returns once the process runs (exec succeeded) or with the
 // reason it could not start, as the container's init reported it. A running
-// container is left as it is; a created, exited or dead one starts again
-// with its files (the upper directory) and its log kept.
+// or restarting container is left as it is; a created, exited or dead one
+// starts again with its files (the upper directory) and its log kept.
 func (r *Runtime) Start(ctx context.Context, name string) error {
 	c, err := r.Get(name)
 	if err != nil {
 		return err
 	}
 	switch c.State.Status {
-	case Running:
+	case Running, Restarting:
+		// As docker: its monitor restarts it, or is about to.
 		return nil
 	case Dead:
 		if err := r.reapDead(ctx, c, syscall.SIGKILL); err != nil {
@@ -335,6 +336,7 @@ func (r *Runtime) spawnMonitor(ctx context.Context, c *Container) (int, error) {
 
 // Stop sends the stop signal, then SIGKILL after timeout (the spec's
 // StopTimeout when timeout < 0), and returns when the process has exited.
+// It calls the restart policy off: nothing restarts the container after.
 // Stopping a container that is not running is not an error.
 func (r *Runtime) Stop(ctx context.Context, name string, timeout time.Duration) error {
 	return r.stop(ctx, name, controlRequest{Op: opStop, Timeout: timeout})
@@ -397,7 +399,8 @@ func (r *Runtime) pause(ctx context.Context, since *time.Time) error {
 }
 
 // Kill sends sig to the container's process. ErrNotRunning if it does not
-// run.
+// run. SIGKILL or the stop signal calls the restart policy off, as Stop
+// (see restart.go).
 func (r *Runtime) Kill(ctx context.Context, name string, sig syscall.Signal) error {
 	var silent time.Time
 	for {
@@ -474,7 +477,7 @@ func (r *Runtime) Delete(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if c.State.Status == Running || c.State.Status == Dead {
+	if c.State.Status == Running || c.State.Status == Restarting || c.State.Status == Dead {
 		if err := r.stop(ctx, name, controlRequest{Op: opStop, Signal: int(syscall.SIGKILL)}); err != nil && !errors.Is(err, ErrNotFound) {
 			return fmt.Errorf("remove container %q: %w", name, err)
 		}

@@ -10,6 +10,9 @@ const (
 	Created Status = "created"
 	// Running: its monitor and its process are alive.
 	Running Status = "running"
+	// Restarting: the process exited and its monitor waits to start it
+	// again, as the restart policy says (restart.go).
+	Restarting Status = "restarting"
 	// Exited: the process ended; ExitCode says how.
 	Exited Status = "exited"
 	// Dead: the state says running but the monitor is gone (killed, or the

@@ -171,6 +171,12 @@ func (e *Engine) projectContainers(name string) ([]*runtime.Container, error) {
 	return out, nil
 }
 
+// live reports whether a container runs or is between two runs of its
+// restart policy: either way it is up, as docker counts it.
+func live(c *runtime.Container) bool {
+	return c.State.Status == runtime.Running || c.State.Status == runtime.Restarting
+}
+
 func containerNumber(c *runtime.Container) int {
 	n, _ := strconv.Atoi(c.Spec.Labels[LabelNumber])
 	return n

@@ -222,7 +222,7 @@ func (e *Engine) startServices(ctx context.Context, p *types.Project, services [
 	}
 	return graph.Walk(ctx, Forward, parallelism, func(ctx context.Context, svc string) error {
 		for _, c := range byService[svc] {
-			if c.State.Status == runtime.Running {
+			if live(c) {
 				continue
 			}
 			if err := e.startContainer(ctx, c.Spec.Name); err != nil {
@@ -267,7 +267,7 @@ func (e *Engine) Removable(p *types.Project, services []string, opts RemoveOptio
 	var out []*runtime.Container
 	for _, list := range byService {
 		for _, c := range list {
-			if c.State.Status != runtime.Running || opts.Stop {
+			if !live(c) || opts.Stop {
 				out = append(out, c)
 			}
 		}
@@ -305,7 +305,7 @@ func (e *Engine) Containers(projectName string, services []string, all bool) ([]
 		if len(want) > 0 && !want[c.Spec.Labels[LabelService]] {
 			continue
 		}
-		if !all && c.State.Status != runtime.Running {
+		if !all && !live(c) {
 			continue
 		}
 		out = append(out, c)
@@ -344,12 +344,12 @@ func (e *Engine) Projects() ([]ProjectSummary, error) {
 	var out []ProjectSummary
 	for name, byStatus := range counts {
 		var parts []string
-		for _, st := range []runtime.Status{runtime.Running, runtime.Created, runtime.Exited, runtime.Dead} {
+		for _, st := range []runtime.Status{runtime.Running, runtime.Restarting, runtime.Created, runtime.Exited, runtime.Dead} {
 			if n := byStatus[st]; n > 0 {
 				parts = append(parts, fmt.Sprintf("%s(%d)", st, n))
 			}
 		}
-		out = append(out, ProjectSummary{Name: name, Status: strings.Join(parts, ", "), ConfigFiles: files[name], Running: byStatus[runtime.Running]})
+		out = append(out, ProjectSummary{Name: name, Status: strings.Join(parts, ", "), ConfigFiles: files[name], Running: byStatus[runtime.Running] + byStatus[runtime.Restarting]})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil

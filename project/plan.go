@@ -111,7 +111,7 @@ func plan(desired []desiredService, observed []observedContainer, opts planOptio
 				actions = append(actions, Action{Kind: ActRecreate, Service: d.Name, Number: n, Container: c.Name, Why: "forced"})
 			case c.Hash != d.Hash && !opts.NoRecreate:
 				actions = append(actions, Action{Kind: ActRecreate, Service: d.Name, Number: n, Container: c.Name, Why: "config changed"})
-			case c.Status == runtime.Running:
+			case c.Status == runtime.Running || c.Status == runtime.Restarting:
 				actions = append(actions, Action{Kind: ActKeep, Service: d.Name, Number: n, Container: c.Name})
 			default:
 				actions = append(actions, Action{Kind: ActStart, Service: d.Name, Number: n, Container: c.Name, Why: string(c.Status)})

@@ -110,7 +110,7 @@ services:
 				"services.web.build", "services.web.cap_add", "services.web.deploy.placement",
 				"services.web.healthcheck", "services.web.init",
 				"services.web.privileged", "services.web.pull_policy",
-				"services.web.restart", "services.web.tty",
+				"services.web.tty",
 			},
 		},
 		{

@@ -327,7 +327,7 @@ func (e *Engine) createContainer(ctx context.Context, in specInput, sn serviceNe
 }
 
 func (e *Engine) startContainer(ctx context.Context, name string) error {
-	if c, err := e.runtime.Get(name); err == nil && c.State.Status != runtime.Running {
+	if c, err := e.runtime.Get(name); err == nil && !live(c) {
 		for _, p := range containerPorts(c) {
 			if err := checkPortFree(p); err != nil {
 				return fmt.Errorf("ports: %w", err)
@@ -344,7 +344,7 @@ func (e *Engine) startContainer(ctx context.Context, name string) error {
 }
 
 func (e *Engine) stopContainer(ctx context.Context, c *runtime.Container, timeout *time.Duration) error {
-	if c.State.Status != runtime.Running {
+	if !live(c) {
 		return nil
 	}
 	e.emit(Stopping, containerObject(c.Spec.Name), "")

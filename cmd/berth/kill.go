@@ -87,7 +87,7 @@ func waitExit(cmd *cobra.Command, rt *runtime.Runtime, name string) (runtime.Sta
 		if err != nil {
 			return runtime.State{}, err
 		}
-		if ct.State.Status != runtime.Running {
+		if ct.State.Status != runtime.Running && ct.State.Status != runtime.Restarting {
 			return ct.State, nil
 		}
 		select {

@@ -114,6 +114,8 @@ func newPsEntry(ct *runtime.Container) psEntry {
 // statusText is the STATUS column: running, exited (N), created, dead.
 func statusText(st runtime.State) string {
 	switch st.Status {
+	case runtime.Restarting:
+		return fmt.Sprintf("restarting (%d)", st.ExitCode)
 	case runtime.Exited, runtime.Dead:
 		return fmt.Sprintf("%s (%d)", st.Status, st.ExitCode)
 	default:

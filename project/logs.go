@@ -53,10 +53,6 @@ func (e *Engine) Logs(ctx context.Context, cs []*runtime.Container, opts LogOpti
 // mergedLogs reads each container's log whole, then prints them interleaved
 // by time: a k-way merge, stable for equal times.
 func (e *Engine) mergedLogs(ctx context.Context, cs []*runtime.Container, opts runtime.LogOptions, fn LogFunc) error {
-	type stored struct {
-		e   runtime.LogEntry
-		off int
-	}
 	entries := make([][]runtime.LogEntry, len(cs))
 	for i, c := range cs {
 		var buf []byte

@@ -92,7 +92,7 @@ func (e *Engine) Run(ctx context.Context, p *types.Project, opts RunOptions) (st
 		return "", inFile(p, err)
 	}
 	if s.Image == "" {
-		return "", inFile(p, serviceError(s.Name, errors.New("no image: building images (build:) is not supported yet; set image:")))
+		return "", inFile(p, serviceError(s.Name, errNoImage))
 	}
 	img, err := e.images.Resolve(s.Image)
 	if errors.Is(err, image.ErrNotFound) {

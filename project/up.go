@@ -99,7 +99,7 @@ func (e *Engine) Up(ctx context.Context, p *types.Project, opts UpOptions) (err 
 		}
 		s := p.Services[name]
 		if s.Image == "" {
-			return inFile(p, serviceError(name, errors.New("no image: building images (build:) is not supported yet; set image:")))
+			return inFile(p, serviceError(name, errNoImage))
 		}
 		img, err := e.images.Resolve(s.Image)
 		if errors.Is(err, image.ErrNotFound) {

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	goruntime "runtime"
 	"strings"
 	"testing"
 	"time"
@@ -147,10 +146,10 @@ services:
 
 // goTool is the go command that runs the tests.
 func goTool(t *testing.T) string {
-	if p := filepath.Join(goruntime.GOROOT(), "bin", "go"); fileExists(p) {
-		return p
-	}
 	p, err := exec.LookPath("go")
+	if err != nil && fileExists("/usr/local/go/bin/go") {
+		return "/usr/local/go/bin/go"
+	}
 	if err != nil {
 		t.Skip("no go command to build the test's image")
 	}

@@ -173,8 +173,13 @@ func store(dir string) http.Handler {
 			w.Write(data)
 		case http.MethodPut:
 			data, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-			if err := os.WriteFile(path+".tmp", data, 0o644); err == nil {
+			err := os.WriteFile(path+".tmp", data, 0o644)
+			if err == nil {
 				err = os.Rename(path+".tmp", path)
+			}
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
 			}
 			log.Printf("store: wrote %s (%d bytes) to %s", key, len(data), dir)
 		default:

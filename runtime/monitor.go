@@ -439,8 +439,8 @@ func (m *monitor) stopAsked(cancel bool) (*initProcess, State) {
 	}
 	m.mu.Unlock()
 	// Empty: only the wait for a launch under way matters.
-	//lint:ignore SA2001 the lock is taken to wait for a launch, not to guard data
 	m.launching.Lock()
+	//lint:ignore SA2001 the lock is taken to wait for a launch, not to guard data
 	m.launching.Unlock()
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -13,9 +13,9 @@ import (
 	"sync"
 )
 
-// ResolverAddr is where a container's resolver listens inside its
+// resolverAddr is where a container's resolver listens inside its
 // namespace, as docker's embedded DNS.
-var ResolverAddr = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 11}), 53)
+var resolverAddr = netip.AddrPortFrom(netip.MustParseAddr(DNSResolverIP), DNSPort)
 
 // ContainerDNS is the configuration of one container's resolver, carried in
 // the container's spec from the engine to its monitor.
@@ -47,7 +47,7 @@ func StartContainerDNS(netns string, config json.RawMessage) (io.Closer, error) 
 	}
 	// No upstream is not fatal: the project's names still resolve.
 	upstreams, _ := HostResolvers(resolv)
-	pc, ln, err := ListenInNamespace(netns, ResolverAddr)
+	pc, ln, err := ListenInNamespace(netns, resolverAddr)
 	if err != nil {
 		return nil, err
 	}
@@ -84,17 +84,18 @@ type leaseRecords struct {
 	container string
 }
 
-// shared returns the leases of the networks the asking container is on.
+// shared returns the leases of the networks the asking container is on,
+// reading each network's leases once per query.
 func (r leaseRecords) shared() []Lease {
-	mine, err := r.store.ContainerLeases(r.container)
+	names, err := r.store.networkNames()
 	if err != nil {
 		return nil
 	}
 	var out []Lease
-	for _, l := range mine {
-		all, err := r.store.Leases(l.Network)
-		if err == nil {
-			out = append(out, all...)
+	for _, n := range names {
+		leases, err := r.store.readLeases(n)
+		if err == nil && slices.ContainsFunc(leases, func(l Lease) bool { return l.Container == r.container }) {
+			out = append(out, leases...)
 		}
 	}
 	return out

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -122,7 +123,7 @@ func (e *Engine) containerNetwork(spec *runtime.Spec, p *types.Project, service 
 	case netService:
 		target := p.Services[sn.Target]
 		spec.NetworkFrom = containerName(p.Name, target, 1)
-		spec.DNS, spec.DNSOptions = []string{network.ResolverAddr.Addr().String()}, []string{"ndots:0"}
+		useResolver(spec) // the target's monitor serves it in the shared namespace
 		return nil
 	case netContainer:
 		spec.NetworkFrom = sn.Target
@@ -173,7 +174,7 @@ func (e *Engine) containerNetwork(spec *runtime.Spec, p *types.Project, service 
 		return err
 	}
 	spec.Network, spec.DNSServer = raw, dns
-	spec.DNS, spec.DNSOptions = []string{network.ResolverAddr.Addr().String()}, []string{"ndots:0"}
+	useResolver(spec)
 	spec.Hosts = append(spec.Hosts, first.String()+"\t"+spec.Hostname)
 	spec.Labels[labelNetworks] = strings.Join(names, ",")
 
@@ -188,6 +189,19 @@ func (e *Engine) containerNetwork(spec *runtime.Spec, p *types.Project, service 
 	}
 	if len(ports) > 0 {
 		spec.Labels[labelPorts] = strings.Join(ports, ",")
+	}
+	return nil
+}
+
+// useResolver points the container's resolv.conf at berth's resolver.
+func useResolver(spec *runtime.Spec) {
+	spec.DNS, spec.DNSOptions = []string{network.DNSResolverIP}, []string{"ndots:0"}
+}
+
+// containerNetworks are the networks a container is on, in interface order.
+func containerNetworks(c *runtime.Container) []string {
+	if nets := c.Spec.Labels[labelNetworks]; nets != "" {
+		return strings.Split(nets, ",")
 	}
 	return nil
 }
@@ -313,7 +327,7 @@ func (e *Engine) applyRules(project string) error {
 	// (they are the same rules as in the owner's, which does no harm).
 	used := map[string]bool{}
 	for _, c := range cs {
-		for _, n := range strings.Split(c.Spec.Labels[labelNetworks], ",") {
+		for _, n := range containerNetworks(c) {
 			used[n] = true
 		}
 	}
@@ -336,7 +350,7 @@ func (e *Engine) applyRules(project string) error {
 		// Ports are published on the container's first network (in its
 		// interface order) that is not internal: an internal network has
 		// no way in, as with docker.
-		target, ok := publishLease(strings.Split(c.Spec.Labels[labelNetworks], ","), leases, byName)
+		target, ok := publishLease(containerNetworks(c), leases, byName)
 		if !ok {
 			continue
 		}
@@ -355,12 +369,8 @@ func (e *Engine) applyRules(project string) error {
 
 // detachContainer deletes the host ends of a container's veth pairs.
 func (e *Engine) detachContainer(c *runtime.Container) error {
-	nets := c.Spec.Labels[labelNetworks]
-	if nets == "" {
-		return nil
-	}
 	var errs []error
-	for i := range strings.Split(nets, ",") {
+	for i := range containerNetworks(c) {
 		errs = append(errs, network.Detach(e.vethName(c.Spec.Name, i)))
 	}
 	return errors.Join(errs...)
@@ -396,7 +406,7 @@ func (e *Engine) removeNetworks(project string, only []string) error {
 	}
 	var errs []error
 	for _, n := range nets {
-		if n.Project != project || (only != nil && !contains(only, n.Name)) {
+		if n.Project != project || (only != nil && !slices.Contains(only, n.Name)) {
 			continue
 		}
 		leases, err := e.networks.Leases(n.Name)
@@ -416,13 +426,4 @@ func (e *Engine) removeNetworks(project string, only []string) error {
 		e.emit(Removed, obj, "")
 	}
 	return errors.Join(errs...)
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

@@ -54,7 +54,7 @@ func TestScripts(t *testing.T) {
 			// subnets from a /24 of its own in 10.213.128.0/17.
 			env.Setenv("BERTH_IFPREFIX", "bt-")
 			env.Setenv("BERTH_ADDRESS_POOLS", fmt.Sprintf("10.213.%d.0/24:26", 128+scripts.Add(1)))
-			env.Defer(func() { removeContainers(env.T(), root) })
+			env.Defer(func() { takeDown(env.T(), root) })
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
@@ -75,10 +75,10 @@ func TestScripts(t *testing.T) {
 	})
 }
 
-// removeContainers takes down whatever projects a script left (containers,
+// takeDown takes down whatever projects a script left (containers,
 // networks, rules), so that a failing script leaves nothing running and no
 // interface on the machine.
-func removeContainers(t testscript.T, root string) {
+func takeDown(t testscript.T, root string) {
 	if _, err := os.Stat(root); err != nil {
 		return
 	}

@@ -264,6 +264,11 @@ func (m *monitor) launch() (pid int, err error) {
 		}
 	}()
 	if err := p.run(initRequest{Spec: spec, Dir: m.dir}); err != nil {
+		if cg.oomKilled() {
+			// The init itself ran out of memory before the exec: the
+			// broken sync socket is only the symptom.
+			return 0, fmt.Errorf("the container's init was killed out of memory before the process started: raise mem_limit (%w)", err)
+		}
 		return 0, err
 	}
 

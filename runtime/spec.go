@@ -52,6 +52,14 @@ type Spec struct {
 	StopSignal  string        `json:"stopSignal,omitempty"`
 	StopTimeout time.Duration `json:"stopTimeout,omitempty"`
 
+	// Healthcheck is the container's health probe, which its monitor runs
+	// inside the container while it runs (nil: none).
+	Healthcheck *Healthcheck `json:"healthcheck,omitempty"`
+	// EventLog is a file the monitor appends the container's events to
+	// (start, die, restart, health_status, oom…), one JSON Event per
+	// line; empty: none.
+	EventLog string `json:"eventLog,omitempty"`
+
 	// Hosts are extra /etc/hosts lines ("10.0.0.2 db").
 	Hosts []string `json:"hosts,omitempty"`
 
@@ -136,4 +144,18 @@ type Resources struct {
 	CPUShares uint64 `json:"cpuShares,omitempty"`
 	// PidsLimit caps the number of processes (pids_limit).
 	PidsLimit int64 `json:"pidsLimit,omitempty"`
+}
+
+// Healthcheck is docker's healthcheck, with its defaults filled in by the
+// monitor for the zero values: interval 30s, timeout 30s, start interval
+// 5s, 3 retries.
+type Healthcheck struct {
+	// Args is the probe, run as `exec` runs a command: CMD's arguments, or
+	// ["/bin/sh", "-c", cmd] for CMD-SHELL. Exit code 0 is healthy.
+	Args          []string      `json:"args"`
+	Interval      time.Duration `json:"interval,omitempty"`
+	Timeout       time.Duration `json:"timeout,omitempty"`
+	StartPeriod   time.Duration `json:"startPeriod,omitempty"`
+	StartInterval time.Duration `json:"startInterval,omitempty"`
+	Retries       int           `json:"retries,omitempty"`
 }

@@ -15,6 +15,9 @@ const (
 	Restarting Status = "restarting"
 	// Exited: the process ended; ExitCode says how.
 	Exited Status = "exited"
+	// Paused: the container's processes are frozen (cgroup freezer) by
+	// `pause`; `unpause` thaws them.
+	Paused Status = "paused"
 	// Dead: the state says running but the monitor is gone (killed, or the
 	// host rebooted). The container can be started again or removed.
 	Dead Status = "dead"
@@ -35,8 +38,43 @@ type State struct {
 	Error     string `json:"error,omitempty"`
 	OOMKilled bool   `json:"oomKilled,omitempty"`
 	// RestartCount counts the restarts the policy made (not the user's).
-	RestartCount int       `json:"restartCount,omitempty"`
-	CreatedAt    time.Time `json:"createdAt"`
-	StartedAt    time.Time `json:"startedAt,omitzero"`
-	FinishedAt   time.Time `json:"finishedAt,omitzero"`
+	RestartCount int `json:"restartCount,omitempty"`
+	// Health is the healthcheck's verdict while the container runs (nil:
+	// the container has no healthcheck).
+	Health     *Health   `json:"health,omitempty"`
+	CreatedAt  time.Time `json:"createdAt"`
+	StartedAt  time.Time `json:"startedAt,omitzero"`
+	FinishedAt time.Time `json:"finishedAt,omitzero"`
+}
+
+// HealthStatus is a healthcheck's verdict, as docker names it.
+type HealthStatus string
+
+const (
+	// HealthStarting: no probe has succeeded yet, and the failures so far
+	// fell in the start period or are fewer than the retries.
+	HealthStarting HealthStatus = "starting"
+	// Healthy: the last probe succeeded.
+	Healthy HealthStatus = "healthy"
+	// Unhealthy: Retries probes in a row failed after the start period.
+	Unhealthy HealthStatus = "unhealthy"
+)
+
+// Health is the healthcheck's record of the current run, as docker's
+// State.Health.
+type Health struct {
+	Status HealthStatus `json:"status"`
+	// FailingStreak counts the failed probes since the last success.
+	FailingStreak int `json:"failingStreak"`
+	// Log is the last probes, oldest first (at most five).
+	Log []HealthResult `json:"log,omitempty"`
+}
+
+// HealthResult is one probe.
+type HealthResult struct {
+	Start    time.Time `json:"start"`
+	End      time.Time `json:"end"`
+	ExitCode int       `json:"exitCode"`
+	// Output is the probe's stdout and stderr, cut to 4 KiB as docker's.
+	Output string `json:"output"`
 }

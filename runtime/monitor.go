@@ -305,7 +305,7 @@ func (m *monitor) recordStartError(st State, err error) {
 	}
 	st.Pid, st.MonitorPid, st.MonitorStart = 0, 0, 0
 	st.Error = err.Error()
-	st.ExitCode = startExitCode(err)
+	st.ExitCode = StartExitCode(err)
 	if st.Status == Exited {
 		st.FinishedAt = time.Now().UTC()
 	}
@@ -314,10 +314,10 @@ func (m *monitor) recordStartError(st State, err error) {
 	}
 }
 
-// startExitCode maps the init's message to docker's exit codes. The message
+// StartExitCode maps a start error (of the init, or of an exec) to docker's exit codes. The message
 // crossed a process boundary as text (initError), so its words are all
 // there is to go by.
-func startExitCode(err error) int {
+func StartExitCode(err error) int {
 	var se startError
 	if !errors.As(err, &se) {
 		return 128

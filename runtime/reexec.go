@@ -25,6 +25,7 @@ type Roles struct {
 //
 //	berth monitor DIR   the per-container monitor (monitor.go)
 //	berth init          the container's init, inside the new namespaces (init_linux.go)
+//	berth enter         a process joining a running container (exec_linux.go)
 //
 // Neither returns: each ends the process itself.
 func Reexec(roles Roles) bool {
@@ -36,6 +37,8 @@ func Reexec(roles Roles) bool {
 		initMain()
 	case "monitor":
 		monitorMain(roles)
+	case "enter":
+		enterMain()
 	}
 	return false
 }

@@ -161,7 +161,7 @@ func (m *monitor) supervise() {
 				debug.FreeOSMemory()
 				break
 			}
-			ex = runExit{code: startExitCode(err), err: err, at: time.Now().UTC()}
+			ex = runExit{code: StartExitCode(err), err: err, at: time.Now().UTC()}
 		}
 	}
 }

@@ -36,8 +36,10 @@ import (
 
 // Control operations.
 const (
-	opStop = "stop"
-	opKill = "kill"
+	opStop    = "stop"
+	opKill    = "kill"
+	opPause   = "pause"
+	opUnpause = "unpause"
 )
 
 // Reply codes that map to sentinels.

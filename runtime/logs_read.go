@@ -375,7 +375,7 @@ func (r *Runtime) ReadLogs(ctx context.Context, name string, opts LogOptions, fn
 		// before it records the exit, so a read after seeing the container
 		// stopped gets every line.
 		c, err := r.Get(name)
-		running := err == nil && (c.State.Status == Running || c.State.Status == Restarting)
+		running := err == nil && c.State.Status.Alive()
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return err
 		}

@@ -70,6 +70,8 @@ type monitor struct {
 	dns io.Closer
 	// runStart is when the process started, on the monotonic clock.
 	runStart time.Time
+	// prober runs the run's healthcheck (nil: none).
+	prober *prober
 
 	// launching is held while a restart starts the process: a stop or a
 	// kill waits for it, to reach the process it starts.
@@ -283,15 +285,20 @@ func (m *monitor) launch() (pid int, err error) {
 		CreatedAt:    m.state.CreatedAt,
 		StartedAt:    now.UTC(),
 	}
+	if spec.Healthcheck != nil {
+		st.Health = &Health{Status: HealthStarting}
+	}
 	err = writeState(m.dir, st)
 	if err == nil {
-		m.state, m.proc = st, p
+		m.state, m.proc, m.cg = st, p, cg
 	}
 	m.mu.Unlock()
 	if err != nil {
 		return 0, fmt.Errorf("record state: %w", err)
 	}
-	m.cg, m.out, m.copied, m.dns, m.runStart = cg, out, copied, dns, now
+	m.out, m.copied, m.dns, m.runStart = out, copied, dns, now
+	m.event(EventStart, nil)
+	m.startHealth(p.pid(), now)
 	return p.pid(), nil
 }
 
@@ -357,7 +364,10 @@ func (m *monitor) endRun() (oom bool) {
 		fmt.Fprintf(os.Stderr, "berth monitor: %v\n", err)
 	}
 	m.stopDNS()
-	m.cg, m.out, m.copied = nil, nil, nil
+	m.mu.Lock()
+	m.cg = nil
+	m.mu.Unlock()
+	m.out, m.copied = nil, nil
 	return oom
 }
 
@@ -425,6 +435,10 @@ func (m *monitor) handle(conn *net.UnixConn) {
 		reply = m.stop(req)
 	case opKill:
 		reply = m.kill(syscall.Signal(req.Signal))
+	case opPause:
+		reply = m.pause()
+	case opUnpause:
+		reply = m.unpause()
 	default:
 		reply = controlReply{Error: fmt.Sprintf("unknown operation %q", req.Op)}
 	}
@@ -473,6 +487,7 @@ func (m *monitor) kill(sig syscall.Signal) controlReply {
 	}
 	cancel := killCancelsRestart(m.spec, sig)
 	p, st := m.stopAsked(cancel)
+	st = m.thawToSignal(st)
 	if st.Status == Restarting {
 		// No process to signal: as docker, what the kill asked of the
 		// policy is all it does. One that calls it off returns once the
@@ -504,6 +519,7 @@ func (m *monitor) stop(req controlRequest) controlReply {
 	}
 	timeout := stopTimeout(m.spec, req.Timeout)
 	p, st := m.stopAsked(true)
+	st = m.thawToSignal(st)
 	if sig != syscall.SIGKILL && st.Status == Running && !catchesSignal(st.Pid, sig) {
 		// The kernel drops a signal that PID 1 of a namespace has no
 		// handler for (pid_namespaces(7)): waiting out the grace period

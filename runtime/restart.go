@@ -136,8 +136,13 @@ func (m *monitor) supervise() {
 		if werr != nil {
 			fmt.Fprintf(os.Stderr, "berth monitor: %v\n", werr)
 		}
+		m.stopHealth()
 		ex := runExit{code: code, oom: m.endRun(), ran: time.Since(m.runStart)}
 		ex.at = time.Now().UTC()
+		if ex.oom {
+			m.event(EventOOM, nil)
+		}
+		m.event(EventDie, exitAttributes(code))
 		for {
 			delay, ok := m.restartOrFinish(ex, &b)
 			if !ok {
@@ -149,6 +154,7 @@ func (m *monitor) supervise() {
 				m.finish(ex)
 				return
 			}
+			m.event(EventRestart, nil)
 			ok, err := m.relaunch()
 			if !ok {
 				m.finish(ex)
@@ -162,6 +168,7 @@ func (m *monitor) supervise() {
 				break
 			}
 			ex = runExit{code: StartExitCode(err), err: err, at: time.Now().UTC()}
+			m.event(EventDie, exitAttributes(ex.code))
 		}
 	}
 }

@@ -205,7 +205,7 @@ func (r *Runtime) Get(name string) (*Container, error) {
 		}
 		return nil, fmt.Errorf("container %q: %w", name, err)
 	}
-	if (st.Status == Running || st.Status == Restarting) && !processAlive(st.MonitorPid, st.MonitorStart) {
+	if st.Status.Alive() && !processAlive(st.MonitorPid, st.MonitorStart) {
 		st.Status = Dead
 	}
 	return &Container{Spec: spec, State: st, Dir: dir}, nil
@@ -249,7 +249,7 @@ func (r *Runtime) Start(ctx context.Context, name string) error {
 		return err
 	}
 	switch c.State.Status {
-	case Running, Restarting:
+	case Running, Restarting, Paused:
 		// As docker: its monitor restarts it, or is about to.
 		return nil
 	case Dead:
@@ -359,7 +359,7 @@ func (r *Runtime) stop(ctx context.Context, name string, req controlRequest) err
 		if errors.Is(err, errNoMonitor) {
 			// The monitor is finishing (it closes its socket before it
 			// records the exit) or just died: look again.
-			if err := r.pause(ctx, &silent); err != nil {
+			if err := r.waitAgain(ctx, &silent); err != nil {
 				return fmt.Errorf("stop container %q: %w", name, err)
 			}
 			continue
@@ -378,9 +378,9 @@ func (r *Runtime) stop(ctx context.Context, name string, req controlRequest) err
 // (it closes it just before it records the exit) before it counts as hung.
 const monitorSilence = 10 * time.Second
 
-// pause waits a little before the state is looked at again, while the
+// waitAgain waits a little before the state is looked at again, while the
 // monitor does not answer; since is when that started (set on first call).
-func (r *Runtime) pause(ctx context.Context, since *time.Time) error {
+func (r *Runtime) waitAgain(ctx context.Context, since *time.Time) error {
 	if since != nil {
 		if since.IsZero() {
 			*since = time.Now()
@@ -416,7 +416,7 @@ func (r *Runtime) Kill(ctx context.Context, name string, sig syscall.Signal) err
 		}
 		reply, err := callControl(ctx, c.Dir, controlRequest{Op: opKill, Signal: int(sig)})
 		if errors.Is(err, errNoMonitor) {
-			if err := r.pause(ctx, &silent); err != nil {
+			if err := r.waitAgain(ctx, &silent); err != nil {
 				return fmt.Errorf("kill container %q: %w", name, err)
 			}
 			continue
@@ -440,6 +440,9 @@ func (r *Runtime) reapDead(ctx context.Context, c *Container, sig syscall.Signal
 		return fmt.Errorf("container %q: %w", c.Spec.Name, err)
 	}
 	if cg != nil {
+		// A container paused when its monitor died is still frozen: a
+		// signal reaches it only once it thaws.
+		cg.thaw()
 		if sig != syscall.SIGKILL {
 			if err := cg.signal(sig); err != nil {
 				return fmt.Errorf("container %q: %w", c.Spec.Name, err)
@@ -477,7 +480,7 @@ func (r *Runtime) Delete(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if c.State.Status == Running || c.State.Status == Restarting || c.State.Status == Dead {
+	if c.State.Status.Alive() || c.State.Status == Dead {
 		if err := r.stop(ctx, name, controlRequest{Op: opStop, Signal: int(syscall.SIGKILL)}); err != nil && !errors.Is(err, ErrNotFound) {
 			return fmt.Errorf("remove container %q: %w", name, err)
 		}
@@ -485,7 +488,7 @@ func (r *Runtime) Delete(ctx context.Context, name string) error {
 		// nothing left to do but exit) before its directory goes.
 		var since time.Time
 		for processAlive(c.State.MonitorPid, c.State.MonitorStart) {
-			if err := r.pause(ctx, &since); errors.Is(err, errNoMonitor) {
+			if err := r.waitAgain(ctx, &since); errors.Is(err, errNoMonitor) {
 				break
 			} else if err != nil {
 				return fmt.Errorf("remove container %q: wait for its monitor: %w", name, err)

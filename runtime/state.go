@@ -23,6 +23,10 @@ const (
 	Dead Status = "dead"
 )
 
+// Alive reports whether a monitor supervises the container's process:
+// running, paused, or waiting to restart it.
+func (s Status) Alive() bool { return s == Running || s == Paused || s == Restarting }
+
 // State is what the monitor records about a container in state.json.
 type State struct {
 	Status Status `json:"status"`

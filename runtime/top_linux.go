@@ -16,7 +16,7 @@ func (r *Runtime) Processes(name string) ([]int, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.State.Status != Running {
+	if c.State.Status != Running && c.State.Status != Paused {
 		return nil, nil
 	}
 	cg, err := loadCgroup(name)

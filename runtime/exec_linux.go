@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -59,9 +60,15 @@ type ExecOptions struct {
 	// Stdin, Stdout and Stderr are the process's, as they are (nil:
 	// /dev/null).
 	Stdin, Stdout, Stderr *os.File
-	// TTY: Stdin is a terminal, which becomes the process's controlling
-	// terminal.
-	TTY bool
+	// Detach lets the process run on when the caller goes; otherwise it is
+	// killed with the caller (or by ExecProcess.Kill).
+	Detach bool
+	// TTY gives the process a terminal of the container's own devpts as its
+	// stdin, stdout, stderr and controlling terminal, ConsoleSize big; the
+	// caller talks to it through ExecProcess.Console. Stdin, Stdout and
+	// Stderr are then unused.
+	TTY         bool
+	ConsoleSize unix.Winsize
 }
 
 // enterRequest is what `berth enter` reads on fd 3.
@@ -72,6 +79,9 @@ type enterRequest struct {
 	User    string   `json:"user,omitempty"`
 	Cwd     string   `json:"cwd,omitempty"`
 	TTY     bool     `json:"tty,omitempty"`
+	Detach  bool     `json:"detach,omitempty"`
+	Rows    uint16   `json:"rows,omitempty"`
+	Cols    uint16   `json:"cols,omitempty"`
 }
 
 // enterReply is the helper's one report: the command's PID, as the host
@@ -92,6 +102,9 @@ type ExecProcess struct {
 	// Pid is the process as the host sees it.
 	Pid    int
 	helper *exec.Cmd
+	// Console is the terminal's master side, when ExecOptions.TTY: what
+	// is written to it is typed, what is read from it was printed.
+	Console *os.File
 	// sync is the socket to the helper: closing it kills the process.
 	sync *os.File
 }
@@ -141,6 +154,9 @@ func startEnter(exe string, spec Spec, pidfd *os.File, opts ExecOptions) (*ExecP
 		User:    spec.User,
 		Cwd:     spec.Cwd,
 		TTY:     opts.TTY,
+		Detach:  opts.Detach,
+		Rows:    opts.ConsoleSize.Row,
+		Cols:    opts.ConsoleSize.Col,
 	}
 	if opts.User != "" {
 		req.User = opts.User
@@ -191,24 +207,23 @@ func startEnter(exe string, spec Spec, pidfd *os.File, opts ExecOptions) (*ExecP
 		return nil, fmt.Errorf("exec: start berth enter: %w", err)
 	}
 	child.Close()
-	reply, err := func() (enterReply, error) {
+	reply, console, err := func() (enterReply, *os.File, error) {
 		if err := json.NewEncoder(parent).Encode(req); err != nil {
-			return enterReply{}, err
+			return enterReply{}, nil, err
 		}
-		line, err := bufio.NewReader(parent).ReadBytes('\n')
-		if err != nil {
-			return enterReply{}, err
-		}
-		var reply enterReply
-		err = json.Unmarshal(line, &reply)
-		return reply, err
+		return readEnterReply(parent)
 	}()
 	if err == nil && reply.Error != "" {
 		err = startError(reply.Error)
+	} else if err == nil && opts.TTY && console == nil {
+		err = errors.New("exec: berth enter sent no terminal")
 	} else if err != nil {
 		err = fmt.Errorf("exec: berth enter: %w", err)
 	}
 	if err != nil {
+		if console != nil {
+			console.Close()
+		}
 		cmd.Process.Kill()
 		cmd.Wait()
 		return nil, err
@@ -216,7 +231,53 @@ func startEnter(exe string, spec Spec, pidfd *os.File, opts ExecOptions) (*ExecP
 	// The helper keeps the command for as long as this end stays open.
 	sync := parent
 	parent = nil
-	return &ExecProcess{Pid: reply.Pid, helper: cmd, sync: sync}, nil
+	return &ExecProcess{Pid: reply.Pid, Console: console, helper: cmd, sync: sync}, nil
+}
+
+// readEnterReply reads the helper's reply line, and the terminal's master
+// side that comes with it (SCM_RIGHTS) when there is one.
+func readEnterReply(conn *os.File) (enterReply, *os.File, error) {
+	var (
+		data    []byte
+		console *os.File
+		buf     = make([]byte, 4096)
+		oob     = make([]byte, unix.CmsgSpace(4))
+	)
+	for !bytes.Contains(data, []byte("\n")) {
+		n, oobn, _, _, err := unix.Recvmsg(int(conn.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return enterReply{}, console, err
+		}
+		if n == 0 {
+			return enterReply{}, console, io.ErrUnexpectedEOF
+		}
+		data = append(data, buf[:n]...)
+		if oobn > 0 {
+			msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+			if err != nil {
+				return enterReply{}, console, err
+			}
+			for _, m := range msgs {
+				fds, err := unix.ParseUnixRights(&m)
+				if err != nil {
+					continue
+				}
+				for _, fd := range fds {
+					if console == nil {
+						console = os.NewFile(uintptr(fd), "console")
+					} else {
+						unix.Close(fd)
+					}
+				}
+			}
+		}
+	}
+	var reply enterReply
+	err := json.Unmarshal(data, &reply)
+	return reply, console, err
 }
 
 // Signal sends sig to the process (through its helper, which forwards it).
@@ -298,7 +359,7 @@ func enterMain() {
 	// yet, so remember the signals until it has.
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH)
-	cmd, err := enterContainer(&req)
+	cmd, console, err := enterContainer(&req)
 	reply := enterReply{}
 	if err != nil {
 		reply.Error = err.Error()
@@ -306,7 +367,16 @@ func enterMain() {
 		reply.Pid = cmd.Process.Pid
 	}
 	data, _ := json.Marshal(reply)
-	conn.Write(append(data, '\n'))
+	var rights []byte
+	if console != nil {
+		rights = unix.UnixRights(int(console.Fd()))
+	}
+	if err := unix.Sendmsg(enterSyncFD, append(data, '\n'), rights, nil, 0); err != nil {
+		fmt.Fprintf(os.Stderr, "berth enter: reply: %v\n", err)
+	}
+	if console != nil {
+		console.Close()
+	}
 	if err != nil {
 		os.Exit(126)
 	}
@@ -318,11 +388,13 @@ func enterMain() {
 	// The caller closes its end to kill the command (or is gone): end the
 	// command's process group, what it started with it, then the command.
 	// The command is not waited for yet, so its PID is still its own.
-	go func() {
-		io.Copy(io.Discard, conn)
-		unix.Kill(-cmd.Process.Pid, unix.SIGKILL)
-		cmd.Process.Kill()
-	}()
+	if !req.Detach {
+		go func() {
+			io.Copy(io.Discard, conn)
+			unix.Kill(-cmd.Process.Pid, unix.SIGKILL)
+			cmd.Process.Kill()
+		}()
+	}
 	cmd.Wait()
 	ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
 	if ws.Signaled() {
@@ -332,40 +404,54 @@ func enterMain() {
 }
 
 // enterContainer joins the container's cgroup and namespaces, takes its
-// user and capabilities, and starts the command.
-func enterContainer(req *enterRequest) (*exec.Cmd, error) {
+// user and capabilities, and starts the command; with a terminal, whose
+// master side it returns, when the request asks for one.
+func enterContainer(req *enterRequest) (cmd *exec.Cmd, console *os.File, err error) {
+	defer func() {
+		if err != nil && console != nil {
+			console.Close()
+			console = nil
+		}
+	}()
 	// The cgroup first, while the host's /sys/fs/cgroup is in view. The
 	// whole helper moves: its threads count in pids_limit, as runc's do.
 	self := strconv.Itoa(os.Getpid())
 	for _, dir := range req.Cgroups {
 		if err := writeCgroupFile(dir, "cgroup.procs", self); err != nil {
 			if errors.Is(err, os.ErrNotExist) {
-				return nil, ErrNotRunning
+				return nil, nil, ErrNotRunning
 			}
-			return nil, fmt.Errorf("join the container's cgroup: %w", err)
+			return nil, nil, fmt.Errorf("join the container's cgroup: %w", err)
 		}
 	}
 	if err := unix.Unshare(unix.CLONE_FS); err != nil {
-		return nil, fmt.Errorf("unshare CLONE_FS: %w", err)
+		return nil, nil, fmt.Errorf("unshare CLONE_FS: %w", err)
 	}
 	flags := unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWNET | unix.CLONE_NEWPID | unix.CLONE_NEWNS
 	if err := unix.Setns(enterPidfdFD, flags); err != nil {
 		if errors.Is(err, unix.ESRCH) {
-			return nil, ErrNotRunning
+			return nil, nil, ErrNotRunning
 		}
-		return nil, fmt.Errorf("join the container's namespaces: setns: %w", err)
+		return nil, nil, fmt.Errorf("join the container's namespaces: setns: %w", err)
 	}
 	// setns put this thread at the root of the container's mount
 	// namespace, the pivoted root: paths resolve as the container's do.
 	rootFd, err := os.OpenFile("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("open the container's root: %w", err)
+		return nil, nil, fmt.Errorf("open the container's root: %w", err)
 	}
 	root := &rootfs{path: "/", fd: rootFd}
 	usr, err := root.resolveUser(req.User)
 	rootFd.Close()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	var pts *os.File
+	if req.TTY {
+		if console, pts, err = openConsole(usr.Uid, req.Rows, req.Cols); err != nil {
+			return nil, nil, err
+		}
+		defer pts.Close()
 	}
 	env := processEnv(req.Env, usr.Home)
 	cwd := req.Cwd
@@ -375,30 +461,30 @@ func enterContainer(req *enterRequest) (*exec.Cmd, error) {
 
 	keep := maskOf(defaultCaps())
 	if err := dropBoundingSet(keep); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := switchUser(usr); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if usr.Uid != 0 {
 		keep = capMask{}
 	}
 	if err := setCaps(keep); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := noNewPrivs(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// This thread's own working directory (CLONE_FS is unshared), which
 	// the fork inherits; as the user, as the init's.
 	if err := unix.Chdir(cwd); err != nil {
-		return nil, fmt.Errorf("chdir to working directory %s: %w", cwd, err)
+		return nil, nil, fmt.Errorf("chdir to working directory %s: %w", cwd, err)
 	}
 	path, err := lookPath(req.Args[0], env)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	cmd := &exec.Cmd{
+	cmd = &exec.Cmd{
 		Path:   path,
 		Args:   req.Args,
 		Env:    env,
@@ -410,8 +496,47 @@ func enterContainer(req *enterRequest) (*exec.Cmd, error) {
 		// helper kills it instead when its caller goes (enterMain).
 		SysProcAttr: &syscall.SysProcAttr{Setsid: true, Setctty: req.TTY},
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
+	if pts != nil {
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = pts, pts, pts
 	}
-	return cmd, nil
+	if err := cmd.Start(); err != nil {
+		return nil, nil, err
+	}
+	return cmd, console, nil
+}
+
+// openConsole opens a terminal in the container's own devpts (its
+// /dev/pts, a mount point the container cannot replace), its slave side
+// owned by uid as runc does, the size rows×cols.
+func openConsole(uid int, rows, cols uint16) (master, slave *os.File, err error) {
+	fd, err := unix.Open("/dev/pts/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open a terminal: %w", err)
+	}
+	master = os.NewFile(uintptr(fd), "ptmx")
+	defer func() {
+		if err != nil {
+			master.Close()
+		}
+	}()
+	var fs unix.Statfs_t
+	if err := unix.Fstatfs(fd, &fs); err != nil || fs.Type != unix.DEVPTS_SUPER_MAGIC {
+		return nil, nil, errors.New("open a terminal: /dev/pts/ptmx is not on a devpts")
+	}
+	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
+		return nil, nil, fmt.Errorf("open a terminal: unlock: %w", err)
+	}
+	sfd, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.TIOCGPTPEER, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC)
+	if errno != 0 {
+		return nil, nil, fmt.Errorf("open a terminal: TIOCGPTPEER: %w", errno)
+	}
+	slave = os.NewFile(sfd, "pts")
+	if rows > 0 && cols > 0 {
+		unix.IoctlSetWinsize(fd, unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols})
+	}
+	if err := unix.Fchown(int(sfd), uid, -1); err != nil {
+		slave.Close()
+		return nil, nil, fmt.Errorf("open a terminal: chown: %w", err)
+	}
+	return master, slave, nil
 }

@@ -120,19 +120,26 @@ func TestHealthUnhealthyAndTimeouts(t *testing.T) {
 func TestHealthStartPeriod(t *testing.T) {
 	r := testRuntime(t)
 	spec := healthSpec(t, "start-period", "exec sleep 1000",
-		Healthcheck{Args: []string{"false"}, Interval: 100 * time.Millisecond, StartPeriod: 800 * time.Millisecond, StartInterval: 50 * time.Millisecond, Retries: 1})
+		Healthcheck{Args: []string{"false"}, Interval: 100 * time.Millisecond, StartPeriod: 3 * time.Second, StartInterval: 50 * time.Millisecond, Retries: 1})
+	start := time.Now()
 	run(t, r, spec)
-	time.Sleep(500 * time.Millisecond)
-	c, err := r.Get(spec.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var c *Container
+	waitFor(t, "two probes", func() bool {
+		var err error
+		if c, err = r.Get(spec.Name); err != nil {
+			t.Fatal(err)
+		}
+		return len(c.State.Health.Log) >= 2
+	})
 	// Probes ran at the start interval, and their failures did not count.
-	if h := c.State.Health; h.Status != HealthStarting || h.FailingStreak != 0 || len(h.Log) < 3 {
+	if h := c.State.Health; time.Since(start) < 3*time.Second && (h.Status != HealthStarting || h.FailingStreak != 0) {
 		t.Fatalf("within the start period: %+v", h)
 	}
 	// After the period, a failure counts.
 	waitHealth(t, r, spec.Name, Unhealthy)
+	if time.Since(start) < 3*time.Second {
+		t.Errorf("unhealthy %v after the start, within the start period", time.Since(start))
+	}
 }
 
 func TestPauseUnpause(t *testing.T) {

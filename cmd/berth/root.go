@@ -103,6 +103,7 @@ func (c *cli) rootCommand() *cobra.Command {
 		c.startCommand(), c.stopCommand(), c.restartCommand(), c.rmCommand(),
 		c.configCommand(), c.imagesCommand(), c.rmiCommand(), c.imageCommand(),
 		c.lsCommand(), c.portCommand(), c.killCommand(), c.waitCommand(), c.topCommand(), c.runCommand(),
+		c.execCommand(), c.pauseCommand(), c.unpauseCommand(), c.eventsCommand(),
 		c.versionCommand(),
 	)
 	return root

@@ -343,8 +343,13 @@ func enterMain() {
 		fmt.Fprintf(os.Stderr, "berth enter: prctl PR_SET_DUMPABLE: %v\n", err)
 		os.Exit(126)
 	}
-	unix.CloseOnExec(enterSyncFD)
-	unix.CloseOnExec(enterPidfdFD)
+	// Only stdin, stdout and stderr reach the command: the sync socket,
+	// the pidfd, and whatever the caller's own parent left open without
+	// close-on-exec (Go passes such files on) stay out of the container.
+	if err := closeExecFrom(3); err != nil {
+		fmt.Fprintf(os.Stderr, "berth enter: %v\n", err)
+		os.Exit(126)
+	}
 	conn := os.NewFile(enterSyncFD, "enter-sync")
 	var req enterRequest
 	line, err := bufio.NewReader(conn).ReadBytes('\n')

@@ -53,9 +53,19 @@ func TestExecJoinsTheContainer(t *testing.T) {
 	spec.Mounts = []Mount{{Type: MountTmpfs, Target: "/data"}}
 	c := run(t, r, spec)
 	waitLog(t, r, spec.Name, "stdout started")
+	// A file the caller got from its parent without close-on-exec.
+	leak, err := os.Open("/dev/null")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leak.Close()
+	if _, err := unix.FcntlInt(leak.Fd(), unix.F_SETFD, 0); err != nil {
+		t.Fatal(err)
+	}
 
 	script := `echo host=$(hostname) pid1=$(cat /proc/1/cmdline | tr '\0' ' ') self=$$ cwd=$(pwd) user=$(id -u) env=$FROM_SPEC,$OVER,$EXTRA
 grep -c " /data " /proc/self/mountinfo
+ls /proc/self/fd | tr '\n' ' '; echo
 grep CapEff /proc/self/status
 grep NoNewPrivs /proc/self/status
 echo err >&2; exit 7`
@@ -72,7 +82,7 @@ echo err >&2; exit 7`
 	if f := strings.Fields(strings.SplitAfter(lines[0], "self=")[1]); len(f) == 0 || len(f[0]) > 3 {
 		t.Errorf("the command's PID is not in the container's namespace: %q", lines[0])
 	}
-	if len(lines) < 4 || lines[1] != "1" || lines[2] != "CapEff:\t00000000a80425fb" || lines[3] != "NoNewPrivs:\t1" {
+	if len(lines) < 5 || lines[1] != "1" || lines[2] != "0 1 2 3 " || lines[3] != "CapEff:\t00000000a80425fb" || lines[4] != "NoNewPrivs:\t1" {
 		t.Errorf("mounts, caps, no_new_privs: %q", lines[1:])
 	}
 

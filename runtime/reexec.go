@@ -29,16 +29,23 @@ type Roles struct {
 //
 // Neither returns: each ends the process itself.
 func Reexec(roles Roles) bool {
-	if len(os.Args) < 2 {
-		return false
+	role := ""
+	if len(os.Args) >= 2 {
+		role = os.Args[1]
 	}
-	switch os.Args[1] {
+	switch role {
 	case "init":
 		initMain()
 	case "monitor":
 		monitorMain(roles)
 	case "enter":
 		enterMain()
+	default:
+		// The CLI: files its own parent left open without close-on-exec
+		// would pass on to every monitor (and hold a pipe of the shell's
+		// open for as long as a container runs). Go opens all of its own
+		// with close-on-exec; give these the same.
+		closeExecFrom(3)
 	}
 	return false
 }

@@ -291,18 +291,11 @@ func (p *ExecProcess) Kill() error { return p.sync.Close() }
 func (p *ExecProcess) Wait() (int, error) {
 	err := p.helper.Wait()
 	p.sync.Close()
-	ps := p.helper.ProcessState
-	if ps == nil {
-		return -1, fmt.Errorf("exec: wait: %w", err)
+	code, err := exitCode(p.helper.ProcessState, err)
+	if err != nil {
+		return code, fmt.Errorf("exec: %w", err)
 	}
-	ws, ok := ps.Sys().(syscall.WaitStatus)
-	if !ok {
-		return -1, errors.New("exec: wait: no wait status")
-	}
-	if ws.Signaled() {
-		return 128 + int(ws.Signal()), nil
-	}
-	return ws.ExitStatus(), nil
+	return code, nil
 }
 
 // sealedCopy is a copy of the berth binary at exe in a sealed memfd: no
@@ -400,12 +393,11 @@ func enterMain() {
 			cmd.Process.Kill()
 		}()
 	}
-	cmd.Wait()
-	ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
-	if ws.Signaled() {
-		os.Exit(128 + int(ws.Signal()))
+	code, err := exitCode(cmd.ProcessState, cmd.Wait())
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "berth enter: %v\n", err)
 	}
-	os.Exit(ws.ExitStatus())
+	os.Exit(code)
 }
 
 // enterContainer joins the container's cgroup and namespaces, takes its

@@ -151,13 +151,22 @@ func (p *initProcess) run(req initRequest) error {
 func (p *initProcess) wait() (int, error) {
 	err := p.cmd.Wait()
 	p.sync.Close() // already closed by run, unless run was never called
-	ps := p.cmd.ProcessState
+	code, err := exitCode(p.cmd.ProcessState, err)
+	if err != nil {
+		return code, fmt.Errorf("container process: %w", err)
+	}
+	return code, nil
+}
+
+// exitCode is the exit code of a waited-for process as docker reports it:
+// 128+n when signal n ended it. ps is nil when the wait failed with err.
+func exitCode(ps *os.ProcessState, err error) (int, error) {
 	if ps == nil {
-		return -1, fmt.Errorf("wait for container process: %w", err)
+		return -1, fmt.Errorf("wait: %w", err)
 	}
 	ws, ok := ps.Sys().(syscall.WaitStatus)
 	if !ok {
-		return -1, errors.New("wait for container process: no wait status")
+		return -1, errors.New("wait: no wait status")
 	}
 	if ws.Signaled() {
 		return 128 + int(ws.Signal()), nil

@@ -42,6 +42,8 @@ type specInput struct {
 	Anonymous func(i int) (volumeMount, error)
 	// ID is the container's identity; a random one is made when empty.
 	ID string
+	// EventLog is the project's event file (Engine.EventLogPath).
+	EventLog string
 }
 
 type volumeMount struct {
@@ -79,6 +81,7 @@ func containerSpec(in specInput) (runtime.Spec, error) {
 		ReadonlyRootfs: s.ReadOnly,
 		StopSignal:     firstNonEmpty(s.StopSignal, cfg.StopSignal),
 		StopTimeout:    defaultStopTimeout,
+		EventLog:       in.EventLog,
 	}
 	if spec.Hostname == "" {
 		spec.Hostname = id[:12]
@@ -105,6 +108,9 @@ func containerSpec(in specInput) (runtime.Spec, error) {
 		return runtime.Spec{}, err
 	}
 	if spec.Resources, err = resources(s); err != nil {
+		return runtime.Spec{}, err
+	}
+	if spec.Healthcheck, err = serviceHealthcheck(s, cfg); err != nil {
 		return runtime.Spec{}, err
 	}
 	mounts, err := containerMounts(s, in.Volumes, in.Anonymous)

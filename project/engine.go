@@ -34,6 +34,9 @@ type Engine struct {
 	// ifPrefix starts the names of the bridges and veth pairs berth makes.
 	ifPrefix string
 	events   func(Event)
+	// states is where waits read containers' states: the runtime, or a
+	// test's fake.
+	states stateReader
 }
 
 // Options configure an Engine.
@@ -76,6 +79,9 @@ func Open(opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := os.MkdirAll(filepath.Join(root, eventsDir), 0o711); err != nil {
+		return nil, fmt.Errorf("state root: %w", err)
+	}
 	networks, err := network.OpenStore(filepath.Join(root, "networks"))
 	if err != nil {
 		return nil, err
@@ -96,7 +102,19 @@ func Open(opts Options) (*Engine, error) {
 	if len(prefix) > 5 {
 		return nil, fmt.Errorf("interface prefix %q: at most 5 characters", prefix)
 	}
-	return &Engine{root: root, runtime: rt, images: images, volumes: volumes, networks: networks, ifPrefix: prefix, events: opts.Events}, nil
+	return &Engine{root: root, runtime: rt, images: images, volumes: volumes, networks: networks, ifPrefix: prefix, events: opts.Events, states: rt}, nil
+}
+
+// eventsDir holds one event log per project, under the root.
+const eventsDir = "events"
+
+// EventLogPath is the file the events of project's containers go to, one
+// JSON runtime.Event a line: the engine writes create and destroy, each
+// container's monitor the rest (start, die, health_status…). The file
+// outlives the containers: `down` leaves it, as docker keeps the history of
+// removed containers, and the next `up` appends to it.
+func (e *Engine) EventLogPath(project string) string {
+	return filepath.Join(e.root, eventsDir, project+".jsonl")
 }
 
 // Images is the engine's image store.
@@ -123,6 +141,9 @@ const (
 	Stopped    EventKind = "Stopped"
 	Removing   EventKind = "Removing"
 	Removed    EventKind = "Removed"
+	Waiting    EventKind = "Waiting"
+	Healthy    EventKind = "Healthy"
+	Exited     EventKind = "Exited"
 	Warning    EventKind = "Warning"
 	ErrorEvent EventKind = "Error"
 )
@@ -171,11 +192,9 @@ func (e *Engine) projectContainers(name string) ([]*runtime.Container, error) {
 	return out, nil
 }
 
-// live reports whether a container runs or is between two runs of its
-// restart policy: either way it is up, as docker counts it.
-func live(c *runtime.Container) bool {
-	return c.State.Status == runtime.Running || c.State.Status == runtime.Restarting
-}
+// live reports whether a container runs, is between two runs of its
+// restart policy, or is paused: it is up, as docker counts it.
+func live(c *runtime.Container) bool { return c.State.Status.Alive() }
 
 func containerNumber(c *runtime.Container) int {
 	n, _ := strconv.Atoi(c.Spec.Labels[LabelNumber])

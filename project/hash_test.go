@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
 )
@@ -66,10 +67,19 @@ func TestServiceHashChanges(t *testing.T) {
 		{"new env var", func(s *types.ServiceConfig) { s.Environment["C"] = strp("3") }, true},
 		{"labels", func(s *types.ServiceConfig) { s.Labels["x"] = "y" }, true},
 		{"volumes", func(s *types.ServiceConfig) { s.Volumes = nil }, true},
+		{"healthcheck test", func(s *types.ServiceConfig) { s.HealthCheck.Test = types.HealthCheckTest{"CMD", "false"} }, true},
+		{"healthcheck interval", func(s *types.ServiceConfig) {
+			d := types.Duration(time.Second)
+			s.HealthCheck.Interval = &d
+		}, true},
+		{"healthcheck disabled", func(s *types.ServiceConfig) { s.HealthCheck.Disable = true }, true},
 		{"scale", func(s *types.ServiceConfig) { s.Scale = &one }, false},
 		{"replicas", func(s *types.ServiceConfig) { s.Deploy.Replicas = &one }, false},
 		{"depends_on", func(s *types.ServiceConfig) {
 			s.DependsOn = types.DependsOnConfig{"db": {Condition: types.ServiceConditionStarted, Required: true}}
+		}, false},
+		{"depends_on condition and restart", func(s *types.ServiceConfig) {
+			s.DependsOn = types.DependsOnConfig{"db": {Condition: types.ServiceConditionHealthy, Restart: true, Required: true}}
 		}, false},
 		{"profiles", func(s *types.ServiceConfig) { s.Profiles = []string{"debug"} }, false},
 		{"pull_policy", func(s *types.ServiceConfig) { s.PullPolicy = types.PullPolicyAlways }, false},

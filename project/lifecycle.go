@@ -220,7 +220,18 @@ func (e *Engine) startServices(ctx context.Context, p *types.Project, services [
 	if err != nil {
 		return inFile(p, err)
 	}
+	// The dependencies this call starts are waited for as depends_on says.
+	want := map[string]bool{}
+	for svc := range byService {
+		want[svc] = true
+	}
 	return graph.Walk(ctx, Forward, parallelism, func(ctx context.Context, svc string) error {
+		if !slices.ContainsFunc(byService[svc], func(c *runtime.Container) bool { return !live(c) }) {
+			return nil
+		}
+		if err := e.waitDependencies(ctx, p, svc, want); err != nil {
+			return inFile(p, err)
+		}
 		for _, c := range byService[svc] {
 			if live(c) {
 				continue
@@ -233,13 +244,21 @@ func (e *Engine) startServices(ctx context.Context, p *types.Project, services [
 	})
 }
 
-// Restart stops then starts the selected services' containers.
+// Restart stops then starts the selected services' containers, and those
+// of the services that depend on them with restart: true, as docker compose
+// does.
 func (e *Engine) Restart(ctx context.Context, p *types.Project, services []string, timeout *time.Duration) error {
 	unlock, err := e.lockProject(p.Name)
 	if err != nil {
 		return err
 	}
 	defer unlock()
+	if len(services) > 0 {
+		if _, err := selected(p, services); err != nil {
+			return err
+		}
+		services = withRestartDependents(p, services)
+	}
 	if err := e.stopServices(ctx, p, services, timeout); err != nil {
 		return err
 	}
@@ -344,12 +363,12 @@ func (e *Engine) Projects() ([]ProjectSummary, error) {
 	var out []ProjectSummary
 	for name, byStatus := range counts {
 		var parts []string
-		for _, st := range []runtime.Status{runtime.Running, runtime.Restarting, runtime.Created, runtime.Exited, runtime.Dead} {
+		for _, st := range []runtime.Status{runtime.Running, runtime.Restarting, runtime.Paused, runtime.Created, runtime.Exited, runtime.Dead} {
 			if n := byStatus[st]; n > 0 {
 				parts = append(parts, fmt.Sprintf("%s(%d)", st, n))
 			}
 		}
-		out = append(out, ProjectSummary{Name: name, Status: strings.Join(parts, ", "), ConfigFiles: files[name], Running: byStatus[runtime.Running] + byStatus[runtime.Restarting]})
+		out = append(out, ProjectSummary{Name: name, Status: strings.Join(parts, ", "), ConfigFiles: files[name], Running: byStatus[runtime.Running] + byStatus[runtime.Restarting] + byStatus[runtime.Paused]})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil

@@ -438,8 +438,7 @@ services:
   web:
     image: nginx
     ports: ["8080:80"]
-    healthcheck:
-      test: ["CMD", "true"]
+    privileged: true
     networks: [front]
 networks:
   front: {}
@@ -447,7 +446,7 @@ x-common: &common
   foo: bar
 `})
 	_, warnings := mustLoad(t, LoadOptions{WorkingDir: dir})
-	want := []string{"compose.yaml: berth does not support yet (ignored): services.web.healthcheck"}
+	want := []string{"compose.yaml: berth does not support yet (ignored): services.web.privileged"}
 	if !slices.Equal(warnings, want) {
 		t.Errorf("warnings = %q\nwant       %q", warnings, want)
 	}

@@ -313,15 +313,20 @@ func checkPortFree(p portSpec) error {
 // applyRules rebuilds the project's nftables table from its networks and
 // its running containers' published ports; with neither, the table goes.
 func (e *Engine) applyRules(project string) error {
+	cs, err := e.projectContainers(project)
+	if err != nil {
+		return err
+	}
+	return e.applyRulesFor(project, cs)
+}
+
+// applyRulesFor is applyRules with the project's containers already read.
+func (e *Engine) applyRulesFor(project string, cs []*runtime.Container) error {
 	nets, err := e.networks.Networks()
 	if err != nil {
 		return err
 	}
 	rules := network.ProjectRules{Table: tableName(project), BridgePrefix: e.ifPrefix + "b"}
-	cs, err := e.projectContainers(project)
-	if err != nil {
-		return err
-	}
 	// The project's own networks, and the external ones its containers
 	// are on: a published port needs its bridge's rules in this table too
 	// (they are the same rules as in the owner's, which does no harm).

@@ -27,10 +27,14 @@ const (
 	// ActRemove: the container's number is above the scale, or (with
 	// RemoveOrphans) its service is gone from the file.
 	ActRemove
+	// ActRestart: the container matches its service, but a dependency it
+	// restarts with (depends_on restart: true) is recreated: it is stopped
+	// before that recreate and started again after, as docker compose does.
+	ActRestart
 )
 
 func (k ActionKind) String() string {
-	return [...]string{"keep", "start", "create", "recreate", "remove"}[k]
+	return [...]string{"keep", "start", "create", "recreate", "remove", "restart"}[k]
 }
 
 // Action is one step of a plan.
@@ -75,6 +79,9 @@ type planOptions struct {
 	ForceRecreate bool
 	NoRecreate    bool
 	RemoveOrphans bool
+	// RestartWith maps a service to the dependencies it restarts with
+	// (depends_on with restart: true).
+	RestartWith map[string][]string
 }
 
 // plan decides, service by service, what becomes of each container.
@@ -111,7 +118,7 @@ func plan(desired []desiredService, observed []observedContainer, opts planOptio
 				actions = append(actions, Action{Kind: ActRecreate, Service: d.Name, Number: n, Container: c.Name, Why: "forced"})
 			case c.Hash != d.Hash && !opts.NoRecreate:
 				actions = append(actions, Action{Kind: ActRecreate, Service: d.Name, Number: n, Container: c.Name, Why: "config changed"})
-			case c.Status == runtime.Running || c.Status == runtime.Restarting:
+			case c.Status.Alive():
 				actions = append(actions, Action{Kind: ActKeep, Service: d.Name, Number: n, Container: c.Name})
 			default:
 				actions = append(actions, Action{Kind: ActStart, Service: d.Name, Number: n, Container: c.Name, Why: string(c.Status)})
@@ -128,6 +135,7 @@ func plan(desired []desiredService, observed []observedContainer, opts planOptio
 			actions = append(actions, Action{Kind: ActRemove, Service: d.Name, Number: n, Container: have[n].Name, Why: "scaled down"})
 		}
 	}
+	restartDependents(actions, opts.RestartWith)
 	if opts.RemoveOrphans {
 		for _, c := range observed {
 			if !wanted[c.Service] {
@@ -136,6 +144,28 @@ func plan(desired []desiredService, observed []observedContainer, opts planOptio
 		}
 	}
 	return actions
+}
+
+// restartDependents turns the keep of a container into a restart when a
+// dependency its service restarts with is recreated.
+func restartDependents(actions []Action, with map[string][]string) {
+	recreated := map[string]bool{}
+	for _, a := range actions {
+		if a.Kind == ActRecreate {
+			recreated[a.Service] = true
+		}
+	}
+	for i, a := range actions {
+		if a.Kind != ActKeep {
+			continue
+		}
+		for _, dep := range with[a.Service] {
+			if recreated[dep] {
+				actions[i].Kind, actions[i].Why = ActRestart, dep+" recreated"
+				break
+			}
+		}
+	}
 }
 
 // orphans are the containers whose service the project no longer has.

@@ -84,6 +84,43 @@ func TestPlan(t *testing.T) {
 			},
 			want: "start web-1 p-web-1 (dead)\nstart web-2 p-web-2 (created)\n",
 		},
+		{
+			name:     "a paused container is kept",
+			desired:  []desiredService{web},
+			observed: []observedContainer{{Name: "p-web-1", Service: "web", Number: 1, Hash: "h1", Status: runtime.Paused}},
+			want:     "keep web-1 p-web-1\n",
+		},
+		{
+			name:    "restart: true restarts a dependent whose dependency is recreated",
+			desired: []desiredService{{Name: "db", Scale: 1, Hash: "new"}, web, {Name: "worker", Scale: 1, Hash: "h3"}},
+			observed: []observedContainer{
+				{Name: "p-db-1", Service: "db", Number: 1, Hash: "old", Status: runtime.Running},
+				{Name: "p-web-1", Service: "web", Number: 1, Hash: "h1", Status: runtime.Running},
+				{Name: "p-worker-1", Service: "worker", Number: 1, Hash: "h3", Status: runtime.Running},
+			},
+			opts: planOptions{RestartWith: map[string][]string{"web": {"db"}}},
+			want: "recreate db-1 p-db-1 (config changed)\nrestart web-1 p-web-1 (db recreated)\nkeep worker-1 p-worker-1\n",
+		},
+		{
+			name:    "restart: true does nothing when the dependency is kept",
+			desired: []desiredService{{Name: "db", Scale: 1, Hash: "h2"}, web},
+			observed: []observedContainer{
+				{Name: "p-db-1", Service: "db", Number: 1, Hash: "h2", Status: runtime.Running},
+				{Name: "p-web-1", Service: "web", Number: 1, Hash: "h1", Status: runtime.Running},
+			},
+			opts: planOptions{RestartWith: map[string][]string{"web": {"db"}}},
+			want: "keep db-1 p-db-1\nkeep web-1 p-web-1\n",
+		},
+		{
+			name:    "a dependent that changed itself is recreated, not restarted",
+			desired: []desiredService{{Name: "db", Scale: 1, Hash: "new"}, web},
+			observed: []observedContainer{
+				{Name: "p-db-1", Service: "db", Number: 1, Hash: "old", Status: runtime.Running},
+				{Name: "p-web-1", Service: "web", Number: 1, Hash: "old", Status: runtime.Running},
+			},
+			opts: planOptions{RestartWith: map[string][]string{"web": {"db"}}},
+			want: "recreate db-1 p-db-1 (config changed)\nrecreate web-1 p-web-1 (config changed)\n",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

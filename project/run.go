@@ -52,6 +52,15 @@ func (e *Engine) Run(ctx context.Context, p *types.Project, opts RunOptions) (st
 			if err := e.Up(ctx, p, UpOptions{Services: deps}); err != nil {
 				return "", err
 			}
+			// The one-off starts once its dependencies meet their
+			// conditions, as a service's container does.
+			want := map[string]bool{}
+			for _, d := range deps {
+				want[d] = true
+			}
+			if err := e.waitDependencies(ctx, p, opts.Service, want); err != nil {
+				return "", inFile(p, err)
+			}
 		}
 	}
 	unlock, err := e.lockProject(p.Name)
@@ -120,7 +129,7 @@ func (e *Engine) Run(ctx context.Context, p *types.Project, opts RunOptions) (st
 	id := newID()
 	in := specInput{
 		Project: p, Service: s, Number: 1, Image: img, Layers: layers, ConfigHash: hash,
-		Volumes: volumes, ID: id,
+		Volumes: volumes, ID: id, EventLog: e.EventLogPath(p.Name),
 		Anonymous: func(i int) (volumeMount, error) { return e.anonymousVolume(p.Name, s.Name+"-run-"+id[:12], 1, i) },
 	}
 	spec, err := containerSpec(in)
@@ -135,7 +144,7 @@ func (e *Engine) Run(ctx context.Context, p *types.Project, opts RunOptions) (st
 	if err := e.containerNetwork(&spec, p, s.Name, svcNets[s.Name], recs); err != nil {
 		return "", inFile(p, serviceError(s.Name, err))
 	}
-	if _, err := e.runtime.Create(ctx, spec); err != nil {
+	if err := e.create(ctx, spec); err != nil {
 		e.releaseContainer(spec.Name)
 		return "", inFile(p, serviceError(s.Name, err))
 	}

@@ -77,13 +77,24 @@ var supportedPaths = map[string]supportRule{
 	"services.*.deploy.resources.reservations":        {rule: ruleKeys},
 	"services.*.deploy.resources.reservations.memory": {rule: ruleWhole},
 
-	// depends_on orders the start; conditions other than "started" and
-	// restarting with a dependency are not implemented yet.
-	"services.*.depends_on":             {rule: ruleKeys},
-	"services.*.depends_on.*":           {rule: ruleKeys},
-	"services.*.depends_on.*.required":  {rule: ruleWhole},
-	"services.*.depends_on.*.condition": {rule: ruleValue, allow: allowEqual(types.ServiceConditionStarted)},
-	"services.*.depends_on.*.restart":   {rule: ruleValue, allow: allowEqual(false)},
+	// depends_on orders the start and waits for its conditions; restart:
+	// true restarts the dependent with its dependency.
+	"services.*.depends_on":            {rule: ruleKeys},
+	"services.*.depends_on.*":          {rule: ruleKeys},
+	"services.*.depends_on.*.required": {rule: ruleWhole},
+	"services.*.depends_on.*.condition": {rule: ruleValue, allow: allowOneOf(
+		types.ServiceConditionStarted, types.ServiceConditionHealthy, types.ServiceConditionCompletedSuccessfully)},
+	"services.*.depends_on.*.restart": {rule: ruleWhole},
+
+	// healthchecks, run by each container's monitor
+	"services.*.healthcheck":                {rule: ruleKeys},
+	"services.*.healthcheck.test":           {rule: ruleWhole},
+	"services.*.healthcheck.interval":       {rule: ruleWhole},
+	"services.*.healthcheck.timeout":        {rule: ruleWhole},
+	"services.*.healthcheck.retries":        {rule: ruleWhole},
+	"services.*.healthcheck.start_period":   {rule: ruleWhole},
+	"services.*.healthcheck.start_interval": {rule: ruleWhole},
+	"services.*.healthcheck.disable":        {rule: ruleWhole},
 
 	// networking: bridge networks with aliases and fixed addresses,
 	// host/none/service:/container: modes, published ports

@@ -42,10 +42,18 @@ services:
     networks: [default]
     depends_on:
       db:
-        condition: service_started
+        condition: service_healthy
+        restart: true
       cache:
         condition: service_started
         required: false
+    healthcheck:
+      test: ["CMD-SHELL", "wget -q localhost"]
+      interval: 10s
+      timeout: 2s
+      retries: 3
+      start_period: 30s
+      start_interval: 1s
     volumes:
       - ./html:/usr/share/nginx/html:ro
       - type: bind
@@ -68,6 +76,8 @@ services:
     image: postgres
     profiles: [db]
     volumes: [ext:/ext]
+    healthcheck:
+      disable: true
   cache:
     image: redis
     profiles: [cache]
@@ -91,8 +101,6 @@ services:
     ports: ["8080:80"]
     expose: [80]
     restart: always
-    healthcheck:
-      test: ["CMD", "true"]
     deploy:
       resources:
         limits: {memory: 100m}
@@ -108,13 +116,13 @@ services:
 `,
 			want: []string{
 				"services.web.build", "services.web.cap_add", "services.web.deploy.placement",
-				"services.web.healthcheck", "services.web.init",
+				"services.web.init",
 				"services.web.privileged", "services.web.pull_policy",
 				"services.web.tty",
 			},
 		},
 		{
-			name: "depends_on conditions",
+			name: "depends_on conditions and restart",
 			file: `
 services:
   web:
@@ -127,7 +135,7 @@ services:
   migrate: {image: migrate}
   cache: {image: redis}
 `,
-			want: []string{"services.web.depends_on.db.condition", "services.web.depends_on.migrate.condition", "services.web.depends_on.migrate.restart"},
+			want: nil,
 		},
 		{
 			name: "volume options",

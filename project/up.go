@@ -6,13 +6,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
 
-	"github.com/berth-dev/berth/network"
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/image"
 )
@@ -55,6 +55,9 @@ func (e *Engine) Up(ctx context.Context, p *types.Project, opts UpOptions) (err 
 		if n < 0 {
 			return fmt.Errorf("--scale: %s=%d: a service cannot have fewer than 0 containers", name, n)
 		}
+		if n > 1 && s.ContainerName != "" {
+			return fmt.Errorf("--scale: %s=%d: service %q has container_name %q, which only one container can have: remove container_name to run more", name, n, name, s.ContainerName)
+		}
 		s.SetScale(n)
 		p.Services[name] = s
 	}
@@ -62,25 +65,9 @@ func (e *Engine) Up(ctx context.Context, p *types.Project, opts UpOptions) (err 
 	if err != nil {
 		return inFile(p, err)
 	}
-	want := map[string]bool{}
-	if len(opts.Services) > 0 {
-		if _, err := selected(p, opts.Services); err != nil {
-			return err
-		}
-		names, err := graph.WithDependencies(opts.Services)
-		if err != nil {
-			return inFile(p, err)
-		}
-		if opts.NoDeps {
-			names = opts.Services
-		}
-		for _, n := range names {
-			want[n] = true
-		}
-	} else {
-		for n := range p.Services {
-			want[n] = true
-		}
+	want, err := upServices(p, graph, opts)
+	if err != nil {
+		return err
 	}
 
 	// Everything that can fail without touching the host is checked first:
@@ -89,34 +76,14 @@ func (e *Engine) Up(ctx context.Context, p *types.Project, opts UpOptions) (err 
 	if err != nil {
 		return inFile(p, err)
 	}
-	images := map[string]image.Image{}
-	layers := map[string][]string{}
-	hashes := map[string]string{}
-	var desired []desiredService
-	for _, name := range graph.Order() {
-		if !want[name] {
-			continue
+	svcs, err := e.prepareServices(p, graph, want)
+	if err != nil {
+		return inFile(p, err)
+	}
+	if !opts.NoStart {
+		if err := checkHealthDependencies(p, want, svcs.health); err != nil {
+			return inFile(p, err)
 		}
-		s := p.Services[name]
-		if s.Image == "" {
-			return inFile(p, serviceError(name, errNoImage))
-		}
-		img, err := e.images.Resolve(s.Image)
-		if errors.Is(err, image.ErrNotFound) {
-			return inFile(p, serviceError(name, fmt.Errorf("image %q not found in the local store (pulling is not supported yet): add it with 'berth image load' or 'berth image import'", s.Image)))
-		} else if err != nil {
-			return inFile(p, serviceError(name, err))
-		}
-		dirs, err := e.images.LayerDirs(img)
-		if err != nil {
-			return inFile(p, serviceError(name, err))
-		}
-		hash, err := ServiceHash(s)
-		if err != nil {
-			return inFile(p, serviceError(name, err))
-		}
-		images[name], layers[name], hashes[name] = img, dirs, hash
-		desired = append(desired, desiredService{Name: name, Scale: s.GetScale(), Hash: hash})
 	}
 
 	existing, err := e.projectContainers(p.Name)
@@ -139,11 +106,17 @@ func (e *Engine) Up(ctx context.Context, p *types.Project, opts UpOptions) (err 
 			mine = append(mine, c)
 		}
 	}
-	actions := plan(desired, mine, planOptions{
+	restart := restartWith(p)
+	actions := plan(svcs.desired, mine, planOptions{
 		ForceRecreate: opts.ForceRecreate,
 		NoRecreate:    opts.NoRecreate,
 		RemoveOrphans: opts.RemoveOrphans,
+		RestartWith:   restart,
 	})
+	changes := false
+	for _, a := range actions {
+		changes = changes || a.Kind != ActKeep
+	}
 
 	volumes, err := e.ensureVolumes(p, want)
 	if err != nil {
@@ -179,11 +152,30 @@ func (e *Engine) Up(ctx context.Context, p *types.Project, opts UpOptions) (err 
 	if err != nil {
 		return inFile(p, err)
 	}
+	changes = changes || len(createdNets) > 0
+	if !changes {
+		// Nothing to create, start or remove: the rules are brought back
+		// in line (a flushed ruleset) from the state already read.
+		for _, a := range actions {
+			e.emit(Running, containerObject(a.Container), "")
+		}
+		return e.applyRulesFor(p.Name, existing)
+	}
 	// Outbound NAT and isolation are in place before any container starts.
 	if err := e.applyRules(p.Name); err != nil {
 		return err
 	}
 
+	// A container restarted with a dependency (restart: true) is stopped
+	// before that dependency's recreate.
+	stopFirst := map[string][]string{}
+	for _, a := range actions {
+		if a.Kind == ActRestart {
+			for _, dep := range restart[a.Service] {
+				stopFirst[dep] = append(stopFirst[dep], a.Container)
+			}
+		}
+	}
 	byService := map[string][]Action{}
 	for _, a := range actions {
 		if a.Kind == ActRemove && p.Services[a.Service].Name == "" {
@@ -201,17 +193,30 @@ func (e *Engine) Up(ctx context.Context, p *types.Project, opts UpOptions) (err 
 			return nil
 		}
 		s := p.Services[name]
+		if !opts.NoStart && starts(byService[name]) {
+			if err := e.waitDependencies(ctx, p, name, want); err != nil {
+				return inFile(p, err)
+			}
+		}
+		if slices.ContainsFunc(byService[name], func(a Action) bool { return a.Kind == ActRecreate }) {
+			for _, c := range stopFirst[name] {
+				if err := e.stopByName(ctx, c, opts.Timeout); err != nil {
+					return inFile(p, serviceError(name, err))
+				}
+			}
+		}
 		for _, a := range byService[name] {
 			in := specInput{
-				Project: p, Service: s, Number: a.Number, Image: images[name],
-				Layers: layers[name], ConfigHash: hashes[name], Volumes: volumes,
+				Project: p, Service: s, Number: a.Number, Image: svcs.images[name],
+				Layers: svcs.layers[name], ConfigHash: svcs.hashes[name], Volumes: volumes,
+				EventLog:  e.EventLogPath(p.Name),
 				Anonymous: func(i int) (volumeMount, error) { return e.anonymousVolume(p.Name, name, a.Number, i) },
 			}
 			var err error
 			switch a.Kind {
 			case ActKeep:
 				e.emit(Running, containerObject(a.Container), "")
-			case ActStart:
+			case ActStart, ActRestart:
 				if !opts.NoStart {
 					err = e.startContainer(ctx, a.Container)
 				}
@@ -246,6 +251,100 @@ func (e *Engine) Up(ctx context.Context, p *types.Project, opts UpOptions) (err 
 	}
 	// Published ports follow the containers that now run.
 	return e.applyRules(p.Name)
+}
+
+// preparedServices is what Up reads of the wanted services before it
+// touches the host.
+type preparedServices struct {
+	images  map[string]image.Image
+	layers  map[string][]string
+	hashes  map[string]string
+	health  map[string]*runtime.Healthcheck
+	desired []desiredService
+}
+
+// prepareServices resolves the wanted services' images and works out
+// their config hashes and healthchecks, in graph order: the errors that
+// can come without touching the host come first.
+func (e *Engine) prepareServices(p *types.Project, graph *Graph, want map[string]bool) (preparedServices, error) {
+	out := preparedServices{
+		images: map[string]image.Image{},
+		layers: map[string][]string{},
+		hashes: map[string]string{},
+		health: map[string]*runtime.Healthcheck{},
+	}
+	// Services often share an image: each is read from the store once.
+	type resolved struct {
+		img    image.Image
+		layers []string
+		err    error
+	}
+	byRef := map[string]resolved{}
+	for _, name := range graph.Order() {
+		if !want[name] {
+			continue
+		}
+		s := p.Services[name]
+		if s.Image == "" {
+			return out, serviceError(name, errNoImage)
+		}
+		r, ok := byRef[s.Image]
+		if !ok {
+			r.img, r.err = e.images.Resolve(s.Image)
+			if r.err == nil {
+				r.layers, r.err = e.images.LayerDirs(r.img)
+			}
+			byRef[s.Image] = r
+		}
+		if errors.Is(r.err, image.ErrNotFound) {
+			return out, serviceError(name, fmt.Errorf("image %q not found in the local store (pulling is not supported yet): add it with 'berth image load' or 'berth image import'", s.Image))
+		} else if r.err != nil {
+			return out, serviceError(name, r.err)
+		}
+		hash, err := ServiceHash(s)
+		if err != nil {
+			return out, serviceError(name, err)
+		}
+		if out.health[name], err = serviceHealthcheck(s, r.img.Config); err != nil {
+			return out, serviceError(name, err)
+		}
+		out.images[name], out.layers[name], out.hashes[name] = r.img, r.layers, hash
+		out.desired = append(out.desired, desiredService{Name: name, Scale: s.GetScale(), Hash: hash})
+	}
+	return out, nil
+}
+
+// upServices is the set of services an up brings up: all, or the named
+// ones with their dependencies (without them: --no-deps).
+func upServices(p *types.Project, graph *Graph, opts UpOptions) (map[string]bool, error) {
+	want := map[string]bool{}
+	if len(opts.Services) == 0 {
+		for n := range p.Services {
+			want[n] = true
+		}
+		return want, nil
+	}
+	if _, err := selected(p, opts.Services); err != nil {
+		return nil, err
+	}
+	names, err := graph.WithDependencies(opts.Services)
+	if err != nil {
+		return nil, inFile(p, err)
+	}
+	if opts.NoDeps {
+		names = opts.Services
+	}
+	for _, n := range names {
+		want[n] = true
+	}
+	return want, nil
+}
+
+// starts reports whether a service's actions start a container.
+func starts(actions []Action) bool {
+	return slices.ContainsFunc(actions, func(a Action) bool {
+		return a.Kind == ActStart || a.Kind == ActCreate || a.Kind == ActRecreate || a.Kind == ActRestart
+	})
 }
 
 // ensureVolumes creates the project's named volumes that the wanted services
@@ -304,91 +403,4 @@ func (e *Engine) anonymousVolume(project, service string, number, index int) (vo
 		return volumeMount{}, err
 	}
 	return volumeMount{Path: vol.Path, Created: created}, nil
-}
-
-func (e *Engine) createContainer(ctx context.Context, in specInput, sn serviceNet, recs map[string]network.Network) (string, error) {
-	spec, err := containerSpec(in)
-	if err != nil {
-		return "", err
-	}
-	e.emit(Creating, containerObject(spec.Name), "")
-	if err := e.containerNetwork(&spec, in.Project, in.Service.Name, sn, recs); err != nil {
-		return "", err
-	}
-	if _, err := e.runtime.Create(ctx, spec); err != nil {
-		e.releaseContainer(spec.Name)
-		if errors.Is(err, runtime.ErrExists) {
-			return "", fmt.Errorf("container name %q is already in use: remove that container or change container_name", spec.Name)
-		}
-		return "", fmt.Errorf("create container: %w", err)
-	}
-	e.emit(Created, containerObject(spec.Name), "")
-	return spec.Name, nil
-}
-
-func (e *Engine) startContainer(ctx context.Context, name string) error {
-	if c, err := e.runtime.Get(name); err == nil && !live(c) {
-		for _, p := range containerPorts(c) {
-			if err := checkPortFree(p); err != nil {
-				return fmt.Errorf("ports: %w", err)
-			}
-		}
-	}
-	e.emit(Starting, containerObject(name), "")
-	if err := e.runtime.Start(ctx, name); err != nil {
-		e.emit(ErrorEvent, containerObject(name), err.Error())
-		return fmt.Errorf("start container %s: %w", name, err)
-	}
-	e.emit(Started, containerObject(name), "")
-	return nil
-}
-
-func (e *Engine) stopContainer(ctx context.Context, c *runtime.Container, timeout *time.Duration) error {
-	if !live(c) {
-		return nil
-	}
-	e.emit(Stopping, containerObject(c.Spec.Name), "")
-	if err := e.runtime.Stop(ctx, c.Spec.Name, stopTimeout(timeout)); err != nil {
-		return fmt.Errorf("stop container %s: %w", c.Spec.Name, err)
-	}
-	e.emit(Stopped, containerObject(c.Spec.Name), "")
-	return nil
-}
-
-func (e *Engine) removeContainer(ctx context.Context, name string, timeout *time.Duration) error {
-	c, err := e.runtime.Get(name)
-	if errors.Is(err, runtime.ErrNotFound) {
-		return nil
-	} else if err != nil {
-		return err
-	}
-	if err := e.stopContainer(ctx, c, timeout); err != nil {
-		return err
-	}
-	e.emit(Removing, containerObject(name), "")
-	if err := e.deleteContainer(ctx, name); err != nil {
-		return err
-	}
-	e.emit(Removed, containerObject(name), "")
-	return nil
-}
-
-// deleteContainer removes a container and gives back its addresses.
-func (e *Engine) deleteContainer(ctx context.Context, name string) error {
-	c, _ := e.runtime.Get(name)
-	if err := e.runtime.Delete(ctx, name); err != nil {
-		return fmt.Errorf("remove container %s: %w", name, err)
-	}
-	if c != nil {
-		// The pairs go with the container's namespace, but the kernel
-		// tears a namespace down in the background: take them now, so
-		// that a down leaves nothing behind the moment it returns.
-		if err := e.detachContainer(c); err != nil {
-			return fmt.Errorf("remove container %s: %w", name, err)
-		}
-	}
-	if err := e.releaseContainer(name); err != nil {
-		return fmt.Errorf("remove container %s: release its addresses: %w", name, err)
-	}
-	return nil
 }

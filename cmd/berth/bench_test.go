@@ -22,17 +22,24 @@ import (
 // busybox image, and returns the folder and state root.
 func benchProject(b *testing.B, name string, n int, command string) (dir, root string) {
 	b.Helper()
-	imagetest.NeedRoot(b)
-	dir, root = b.TempDir(), b.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "bb.tar"), imagetest.RootfsTar(b), 0o644); err != nil {
-		b.Fatal(err)
-	}
 	var c strings.Builder
 	fmt.Fprintf(&c, "name: %s\nservices:\n", name)
 	for i := range n {
 		fmt.Fprintf(&c, "  s%d:\n    image: bb\n    command: %s\n", i, command)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(c.String()), 0o644); err != nil {
+	return benchCompose(b, c.String())
+}
+
+// benchCompose writes compose as the project's file, imports the busybox
+// image as bb, and returns the folder and state root.
+func benchCompose(b *testing.B, compose string) (dir, root string) {
+	b.Helper()
+	imagetest.NeedRoot(b)
+	dir, root = b.TempDir(), b.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "bb.tar"), imagetest.RootfsTar(b), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(compose), 0o644); err != nil {
 		b.Fatal(err)
 	}
 	benchRun(b, dir, root, "image", "import", "bb.tar", "bb")
@@ -82,6 +89,61 @@ func BenchmarkUpDown(b *testing.B) {
 			b.ReportMetric(median(downs), "down-ms")
 		})
 	}
+}
+
+// BenchmarkUpNoChange30: `up -d` of 30 running services whose file has not
+// changed, which must recreate (and restart) nothing.
+func BenchmarkUpNoChange30(b *testing.B) {
+	dir, root := benchProject(b, "benchnc", 30, `[sleep, "300"]`)
+	benchRun(b, dir, root, "up", "-d")
+	before := containerIDs(b, root)
+	var times []time.Duration
+	for range 9 {
+		times = append(times, benchRun(b, dir, root, "up", "-d"))
+	}
+	if after := containerIDs(b, root); !slices.Equal(before, after) {
+		b.Fatalf("a no-change up replaced containers:\nbefore %q\nafter  %q", before, after)
+	}
+	b.ReportMetric(median(times), "ms")
+}
+
+// BenchmarkUpWaitHealthyChain10: `up -d --wait` of ten services in a chain,
+// each depending on the previous one being healthy, with a probe every 50 ms
+// in the start period: the cost of health waits on the critical path.
+func BenchmarkUpWaitHealthyChain10(b *testing.B) {
+	var c strings.Builder
+	c.WriteString("name: benchchain\nservices:\n")
+	for i := range 10 {
+		fmt.Fprintf(&c, "  s%d:\n    image: bb\n    command: [sleep, \"300\"]\n", i)
+		c.WriteString("    healthcheck: {test: [CMD, \"true\"], interval: 100ms, start_period: 10s, start_interval: 50ms}\n")
+		if i > 0 {
+			fmt.Fprintf(&c, "    depends_on: {s%d: {condition: service_healthy}}\n", i-1)
+		}
+	}
+	dir, root := benchCompose(b, c.String())
+	var ups []time.Duration
+	for range 5 {
+		ups = append(ups, benchRun(b, dir, root, "up", "-d", "--wait"))
+		benchRun(b, dir, root, "down", "-t", "0")
+	}
+	b.ReportMetric(median(ups), "up-wait-ms")
+}
+
+// containerIDs lists the IDs of every container under root, by name.
+func containerIDs(b *testing.B, root string) []string {
+	rt, err := runtime.New(filepath.Join(root, "containers"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cs, err := rt.List()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var ids []string
+	for _, c := range cs {
+		ids = append(ids, c.Spec.Name+"="+c.Spec.ID)
+	}
+	return ids
 }
 
 // BenchmarkLogs200k: `berth logs` of one container's 200,000 lines.

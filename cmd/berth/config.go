@@ -2,14 +2,17 @@ package main
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
+	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth/project"
 )
 
 func (c *cli) configCommand() *cobra.Command {
-	var format string
+	var format, hash string
 	var services, volumes, quiet bool
 	cmd := &cobra.Command{
 		Use:     "config",
@@ -22,6 +25,8 @@ func (c *cli) configCommand() *cobra.Command {
 				return err
 			}
 			switch {
+			case hash != "":
+				return c.printHashes(p, hash)
 			case quiet:
 				return nil
 			case services:
@@ -51,5 +56,31 @@ func (c *cli) configCommand() *cobra.Command {
 	f.BoolVar(&services, "services", false, "print the service names, one per line")
 	f.BoolVar(&volumes, "volumes", false, "print the volume names, one per line")
 	f.BoolVarP(&quiet, "quiet", "q", false, "only validate the configuration, print nothing")
+	f.StringVar(&hash, "hash", "", `print the config hash of these services ("*" for all, or SVC1,SVC2)`)
 	return cmd
+}
+
+// printHashes prints "service hash" lines, sorted by service, as docker
+// compose's config --hash: the hash up compares to decide on a recreate.
+func (c *cli) printHashes(p *types.Project, list string) error {
+	var names []string
+	if list == "*" {
+		names = project.ServiceNames(p)
+	} else {
+		for _, name := range strings.Split(list, ",") {
+			if _, ok := p.Services[name]; !ok {
+				return fmt.Errorf("--hash: %w: %s", project.ErrNoSuchService, name)
+			}
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	for _, name := range slices.Compact(names) {
+		hash, err := project.ServiceHash(p.Services[name])
+		if err != nil {
+			return fmt.Errorf("service %q: %w", name, err)
+		}
+		fmt.Fprintf(c.stdout, "%s %s\n", name, hash)
+	}
+	return nil
 }

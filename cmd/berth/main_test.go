@@ -58,9 +58,10 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"waitstate": waitState,
-			"waitlog":   waitLog,
-			"waitport":  waitPort,
+			"waitstate":  waitState,
+			"waithealth": waitHealth,
+			"waitlog":    waitLog,
+			"waitport":   waitPort,
 		},
 		Condition: func(cond string) (bool, error) {
 			switch cond {
@@ -126,6 +127,35 @@ func waitState(ts *testscript.TestScript, neg bool, args []string) {
 				ts.Fatalf("container %s: %v", args[0], err)
 			}
 			ts.Fatalf("container %s is %s, not %s, after 20s", args[0], c.State.Status, args[1])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitHealth is the script command `waithealth CONTAINER STATUS`: it polls
+// the container's health until it is STATUS (healthy, unhealthy,
+// starting), for up to 20 seconds.
+func waitHealth(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: waithealth CONTAINER STATUS")
+	}
+	rt, err := runtime.New(filepath.Join(ts.Getenv("BERTH_ROOT"), "containers"))
+	ts.Check(err)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := rt.Get(args[0])
+		var health string
+		if err == nil && c.State.Health != nil {
+			health = string(c.State.Health.Status)
+		}
+		if health == args[1] {
+			return
+		}
+		if time.Now().After(deadline) {
+			if err != nil {
+				ts.Fatalf("container %s: %v", args[0], err)
+			}
+			ts.Fatalf("container %s is %s with health %q, not %s, after 20s", args[0], c.State.Status, health, args[1])
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

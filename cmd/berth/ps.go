@@ -102,8 +102,9 @@ func newPsEntry(ct *runtime.Container) psEntry {
 		CreatedAt:  st.CreatedAt.Format("2006-01-02 15:04:05 -0700 MST"),
 		RunningFor: units.HumanDuration(time.Since(st.CreatedAt)) + " ago",
 		State:      string(st.Status),
-		Status:     statusText(st),
+		Status:     statusText(ct),
 		ExitCode:   st.ExitCode,
+		Health:     health(ct),
 		Ports:      project.PortText(ct),
 		Labels:     ct.Spec.Labels,
 		Pid:        st.Pid,
@@ -111,16 +112,34 @@ func newPsEntry(ct *runtime.Container) psEntry {
 	}
 }
 
-// statusText is the STATUS column: running, exited (N), created, dead.
-func statusText(st runtime.State) string {
+// statusText is the STATUS column: running, running (healthy), exited (N),
+// restarting (N), paused, created, dead.
+func statusText(ct *runtime.Container) string {
+	st := ct.State
 	switch st.Status {
 	case runtime.Restarting:
 		return fmt.Sprintf("restarting (%d)", st.ExitCode)
 	case runtime.Exited, runtime.Dead:
 		return fmt.Sprintf("%s (%d)", st.Status, st.ExitCode)
-	default:
-		return string(st.Status)
+	case runtime.Running:
+		if h := health(ct); h != "" {
+			return "running (" + h + ")"
+		}
 	}
+	return string(st.Status)
+}
+
+// health is the healthcheck's verdict on a running container, as docker
+// compose's ps shows it: healthy, unhealthy, starting (no verdict yet); ""
+// for a container without healthcheck or one that does not run.
+func health(ct *runtime.Container) string {
+	if ct.Spec.Healthcheck == nil || ct.State.Status != runtime.Running {
+		return ""
+	}
+	if ct.State.Health == nil {
+		return string(runtime.HealthStarting)
+	}
+	return string(ct.State.Health.Status)
 }
 
 // quoteCommand shortens a command as docker does: "sh -c 'while…".

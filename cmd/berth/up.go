@@ -22,10 +22,10 @@ import (
 
 func (c *cli) upCommand() *cobra.Command {
 	var opts project.UpOptions
-	var detach, noPrefix, abort bool
+	var detach, noPrefix, abort, wait bool
 	var exitFrom string
 	var scale, attachTo, noAttach []string
-	var timeout int
+	var timeout, waitTimeout int
 	cmd := &cobra.Command{
 		Use:   "up [SERVICE...]",
 		Short: "Create and start containers",
@@ -47,9 +47,16 @@ func (c *cli) upCommand() *cobra.Command {
 					return fmt.Errorf("--exit-code-from: %w: %s", project.ErrNoSuchService, exitFrom)
 				}
 			}
+			if wait && abort {
+				return errors.New("--wait cannot go with --abort-on-container-exit or --exit-code-from: --wait returns once the containers are up")
+			}
 			if detach && abort {
 				return errors.New("--abort-on-container-exit and --exit-code-from need an attached up: drop -d")
 			}
+			if waitTimeout < 0 {
+				return fmt.Errorf("--wait-timeout %d: want a number of seconds, 0 for none", waitTimeout)
+			}
+			detach = detach || wait
 			if cmd.Flags().Changed("timeout") {
 				d := time.Duration(timeout) * time.Second
 				opts.Timeout = &d
@@ -59,6 +66,9 @@ func (c *cli) upCommand() *cobra.Command {
 			// Ctrl-C here cancels ctx, and Up rolls back what it made.
 			if err := e.Up(ctx, p, opts); err != nil {
 				return err
+			}
+			if wait && !opts.NoStart {
+				return e.WaitReady(ctx, p, opts, time.Duration(waitTimeout)*time.Second)
 			}
 			if detach || opts.NoStart {
 				return nil
@@ -88,6 +98,8 @@ func (c *cli) upCommand() *cobra.Command {
 	f.StringArrayVar(&attachTo, "attach", nil, "only follow the output of these services")
 	f.StringArrayVar(&noAttach, "no-attach", nil, "don't follow the output of these services")
 	f.IntVarP(&timeout, "timeout", "t", 10, "seconds to wait for a container to stop before killing it")
+	f.BoolVar(&wait, "wait", false, "wait for the containers to be running and healthy (implies -d)")
+	f.IntVar(&waitTimeout, "wait-timeout", 0, "with --wait, give up after this many seconds (0: no limit)")
 	cmd.MarkFlagsMutuallyExclusive("force-recreate", "no-recreate")
 	return cmd
 }

@@ -72,7 +72,7 @@ func (e *Engine) waitDependencies(ctx context.Context, p *types.Project, service
 				e.warn(fmt.Sprintf("%v: optional dependency, starting %q anyway", err, service))
 				continue
 			}
-			return err
+			return dependencyError{err}
 		}
 		if err != nil {
 			return err
@@ -138,3 +138,10 @@ func withRestartDependents(p *types.Project, services []string) []string {
 	}
 	return sortedKeys(set)
 }
+
+// dependencyError is a dependency that did not meet its condition: the
+// project ran into it, it is not a mistake in the file. As with docker
+// compose, what the up started stays, so that `logs` and `ps` tell why.
+type dependencyError struct{ error }
+
+func (e dependencyError) Unwrap() error { return e.error }

@@ -38,7 +38,8 @@ type UpOptions struct {
 // Up converges the project: it creates, recreates, starts or removes
 // containers so that each selected service runs as its file says, in
 // dependency order, independent services in parallel. When it fails, every
-// container it created is removed again, so the project is never left
+// container it created is removed again (unless a dependency failed its
+// condition: what ran stays, for its logs), so the project is never left
 // half-made by this call.
 func (e *Engine) Up(ctx context.Context, p *types.Project, opts UpOptions) (err error) {
 	unlock, err := e.lockProject(p.Name)
@@ -127,6 +128,13 @@ func (e *Engine) Up(ctx context.Context, p *types.Project, opts UpOptions) (err 
 	var created, createdNets []string
 	defer func() {
 		if err == nil {
+			return
+		}
+		if errors.As(err, new(dependencyError)) {
+			// Kept: published ports follow what runs.
+			if derr := e.applyRules(p.Name); derr != nil {
+				e.warn(fmt.Sprintf("firewall rules: %v", derr))
+			}
 			return
 		}
 		// Roll back what this call made; the error the user sees is the

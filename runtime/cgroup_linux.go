@@ -81,12 +81,40 @@ func (h cgroupHost) create(name string, res Resources) (cg *containerCgroup, err
 	if err := res.validate(); err != nil {
 		return nil, fmt.Errorf("create cgroup %s: %w", h.group(name), err)
 	}
+	unlock := lockCgroupParent()
+	defer unlock()
 	for range 3 {
 		if cg, err = h.createOnce(name, res); err == nil || !errors.Is(err, os.ErrNotExist) {
 			break
 		}
 	}
 	return cg, err
+}
+
+// cgroupParentLock serialises, host-wide, the creation of a container's
+// cgroup with the removal of the shared parent: a parent removed between
+// the creation of its directories would come back without the cpus and
+// mems a v1 cpuset needs (ENOSPC when the process joins).
+const cgroupParentLock = "/run/berth-cgroup.lock"
+
+// lockCgroupParent takes the lock, or does nothing when the lock file
+// cannot be had (a create then retries as before).
+func lockCgroupParent() (unlock func()) {
+	f, err := os.OpenFile(cgroupParentLock, os.O_RDWR|os.O_CREATE|syscall.O_CLOEXEC, 0o600)
+	if err != nil {
+		return func() {}
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return func() {}
+	}
+	return func() { f.Close() }
 }
 
 func (h cgroupHost) createOnce(name string, res Resources) (*containerCgroup, error) {
@@ -130,7 +158,7 @@ func (h cgroupHost) undoCreate(name string) {
 	for _, p := range h.paths(name) {
 		_ = unix.Rmdir(p)
 	}
-	h.removeParent(name)
+	h.removeParentLocked(name)
 }
 
 // enableControllers gives the containers' cgroups every controller their
@@ -443,6 +471,13 @@ func (c *containerCgroup) delete() error {
 // with children fails (EBUSY), which is the answer "not yet"; create
 // retries when a concurrent removal takes the parent away.
 func (h cgroupHost) removeParent(name string) {
+	unlock := lockCgroupParent()
+	defer unlock()
+	h.removeParentLocked(name)
+}
+
+// removeParentLocked is removeParent with the lock held.
+func (h cgroupHost) removeParentLocked(name string) {
 	for _, p := range h.paths(name) {
 		_ = unix.Rmdir(filepath.Dir(p))
 	}

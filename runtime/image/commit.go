@@ -14,7 +14,9 @@ import (
 // blobs wait in the operation's folder.
 type pendingImage struct {
 	// tags are normalised references.
-	tags     []string
+	tags []string
+	// digests are repository digests ("repo@sha256:…") that name the image.
+	digests  []string
 	manifest spooled
 	config   spooled
 	cf       *v1.ConfigFile
@@ -102,6 +104,9 @@ func (s *Store) commit(ctx context.Context, o *op, imgs []*pendingImage, prepare
 		}
 		for _, t := range p.tags {
 			idx.Tags[t] = m
+		}
+		for _, d := range p.digests {
+			idx.Digests[d] = m
 		}
 		results = append(results, result{m, p.tags})
 	}

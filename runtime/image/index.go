@@ -19,10 +19,12 @@ import (
 //	layers/<hex>/      one unpacked layer per diff ID, an overlay lower dir
 //	tmp/<op>/          private work folder of one operation (spool, unpack)
 //
-// Files and folders reach their final names only by rename(2), so a killed
-// process leaves no half-written blob or layer under a final name, only work
-// folders under tmp/ (removed by the next mutation) and, at worst, blobs or
-// layers that the index does not name (removed by the next Remove).
+// Files and folders reach their final names only by rename(2) or link(2) of
+// a complete, verified file, so a killed process leaves no half-written blob
+// or layer under a final name, only work folders under tmp/ (removed by the
+// next mutation) and, at worst, blobs or layers that the index does not name
+// (removed by the next Remove). Pull links each blob into blobs/ as soon as
+// it is verified, so that the next pull after an interrupted one reuses it.
 const (
 	lockFile  = "lock"
 	indexFile = "repositories.json"
@@ -41,6 +43,10 @@ type index struct {
 	Images map[string]*imageRecord `json:"images"`
 	// Layers maps diff IDs to the unpacked layers under layers/.
 	Layers map[string]layerRecord `json:"layers"`
+	// Digests maps repository digests ("docker.io/library/redis@sha256:…",
+	// the digest a registry serves the image under, perhaps that of a
+	// multi-platform index) to manifest digests, as docker's RepoDigests.
+	Digests map[string]string `json:"digests,omitempty"`
 }
 
 type imageRecord struct {
@@ -61,9 +67,10 @@ type layerRecord struct {
 
 func newIndex() *index {
 	return &index{
-		Tags:   map[string]string{},
-		Images: map[string]*imageRecord{},
-		Layers: map[string]layerRecord{},
+		Tags:    map[string]string{},
+		Images:  map[string]*imageRecord{},
+		Layers:  map[string]layerRecord{},
+		Digests: map[string]string{},
 	}
 }
 
@@ -88,6 +95,9 @@ func (s *Store) readIndex() (*index, error) {
 	}
 	if idx.Layers == nil {
 		idx.Layers = map[string]layerRecord{}
+	}
+	if idx.Digests == nil {
+		idx.Digests = map[string]string{}
 	}
 	return idx, nil
 }
@@ -139,6 +149,18 @@ func (idx *index) tagsOf(manifest string) []string {
 	}
 	slices.Sort(tags)
 	return tags
+}
+
+// digestsOf returns the repository digests that point at manifest, sorted.
+func (idx *index) digestsOf(manifest string) []string {
+	var out []string
+	for ref, m := range idx.Digests {
+		if m == manifest {
+			out = append(out, ref)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // byID returns the manifest digest of the image whose config digest is id.

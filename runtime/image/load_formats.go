@@ -189,7 +189,7 @@ func (a *archive) pickManifest(d v1.Descriptor, depth int) (v1.Descriptor, error
 		if err := json.Unmarshal(data, &idx); err != nil {
 			return v1.Descriptor{}, fmt.Errorf("%w: index %s: %w", ErrBadArchive, d.Digest, err)
 		}
-		child, err := choosePlatform(idx.Manifests)
+		child, err := choosePlatform(idx.Manifests, hostPlatform())
 		if err != nil {
 			return v1.Descriptor{}, fmt.Errorf("index %s: %w", d.Digest, err)
 		}
@@ -200,8 +200,16 @@ func (a *archive) pickManifest(d v1.Descriptor, depth int) (v1.Descriptor, error
 	return v1.Descriptor{}, fmt.Errorf("%w: %s: unsupported media type %q", ErrBadArchive, d.Digest, mt)
 }
 
-// choosePlatform picks linux/GOARCH from the entries of an index.
-func choosePlatform(descs []v1.Descriptor) (v1.Descriptor, error) {
+// hostPlatform is the platform images are chosen for: linux/GOARCH, of the
+// architecture's default variant.
+func hostPlatform() v1.Platform {
+	return v1.Platform{OS: "linux", Architecture: runtime.GOARCH}
+}
+
+// choosePlatform picks the entry of an index for want. An entry of no
+// platform is a last resort; with no variant wanted, the architecture's
+// default variant (or none) is preferred to others.
+func choosePlatform(descs []v1.Descriptor, want v1.Platform) (v1.Descriptor, error) {
 	best, bestScore := -1, 0
 	var have []string
 	for i, d := range descs {
@@ -211,12 +219,21 @@ func choosePlatform(descs []v1.Descriptor) (v1.Descriptor, error) {
 		score := 1 // no platform given: a last resort
 		if p := d.Platform; p != nil {
 			have = append(have, p.String())
-			if p.OS != "linux" || p.Architecture != runtime.GOARCH {
+			if p.OS != want.OS || p.Architecture != want.Architecture {
 				continue
 			}
-			score = 2
-			if p.Variant == "" || p.Variant == defaultVariant() {
+			switch {
+			case want.Variant != "" && p.Variant == want.Variant:
 				score = 3
+			case want.Variant != "" && p.Variant != "":
+				// Another variant of the architecture than asked for.
+				continue
+			case want.Variant != "":
+				score = 2
+			case p.Variant == "" || p.Variant == defaultVariant(want.Architecture):
+				score = 3
+			default:
+				score = 2
 			}
 		}
 		if score > bestScore {
@@ -224,13 +241,21 @@ func choosePlatform(descs []v1.Descriptor) (v1.Descriptor, error) {
 		}
 	}
 	if best < 0 {
-		return v1.Descriptor{}, fmt.Errorf("no image for linux/%s (it has %s)", runtime.GOARCH, strings.Join(have, ", "))
+		return v1.Descriptor{}, fmt.Errorf("no image for %s (it has %s)", platformString(want), strings.Join(have, ", "))
 	}
 	return descs[best], nil
 }
 
-func defaultVariant() string {
-	switch runtime.GOARCH {
+func platformString(p v1.Platform) string {
+	s := p.OS + "/" + p.Architecture
+	if p.Variant != "" {
+		s += "/" + p.Variant
+	}
+	return s
+}
+
+func defaultVariant(arch string) string {
+	switch arch {
 	case "arm64":
 		return "v8"
 	case "arm":

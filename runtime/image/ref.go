@@ -25,6 +25,12 @@ func normaliseTag(ref string) (string, error) {
 	return named.String(), nil
 }
 
+// repoDigest is the key of a repository digest in the index:
+// "docker.io/library/redis@sha256:…", whatever tag named carries.
+func repoDigest(named reference.Named, digest string) string {
+	return reference.TrimNamed(named).Name() + "@" + digest
+}
+
 // familiar splits a normalised tag into the forms docker shows:
 // "docker.io/library/bb:latest" → "bb", "latest".
 func familiar(tag string) (repo, t string) {
@@ -82,6 +88,12 @@ func (idx *index) resolve(ref string) (match, error) {
 			d := digested.Digest().String()
 			if _, ok := idx.Images[d]; ok {
 				return match{manifest: d}, nil
+			}
+			// The digest a registry served the image under (an index's).
+			if m, ok := idx.Digests[repoDigest(named, d)]; ok {
+				if _, ok := idx.Images[m]; ok {
+					return match{manifest: m}, nil
+				}
 			}
 			return match{}, fmt.Errorf("%w: %s", ErrNotFound, ref)
 		}

@@ -51,6 +51,9 @@ func (s *Store) remove(ref string) ([]string, error) {
 	if len(idx.tagsOf(m.manifest)) == 0 {
 		rec := idx.Images[m.manifest]
 		delete(idx.Images, m.manifest)
+		for _, d := range idx.digestsOf(m.manifest) {
+			delete(idx.Digests, d)
+		}
 		lines = append(lines, "Deleted: "+rec.ID)
 		used := idx.usedLayers()
 		for _, d := range rec.DiffIDs {

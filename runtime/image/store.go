@@ -33,7 +33,11 @@ type Image struct {
 	// ID or digest rather than by a tag.
 	Ref, Repo, Tag string
 	// Tags are all the image's tags, normalised and sorted.
-	Tags    []string
+	Tags []string
+	// Digests are the image's repository digests, normalised and sorted
+	// ("docker.io/library/redis@sha256:…"): the digests it was pulled by or
+	// pushed under, as docker's RepoDigests. Each resolves to the image.
+	Digests []string
 	Created time.Time
 	// Size is the unpacked size of all layers, in bytes, as `docker images`.
 	Size int64
@@ -150,6 +154,7 @@ func (s *Store) image(idx *index, m, tag string, configs map[string]*v1.ConfigFi
 	img := Image{
 		ID:      rec.ID,
 		Tags:    idx.tagsOf(m),
+		Digests: idx.digestsOf(m),
 		Created: rec.Created,
 		Size:    rec.Size,
 		Config:  cf.Config,

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -297,38 +296,6 @@ func TestImportRejectsCorruptTarballs(t *testing.T) {
 				t.Errorf("left behind: %q", files)
 			}
 		})
-	}
-}
-
-func BenchmarkUnpack(b *testing.B) {
-	// ~20 MB: a thousand files of 4 KB to 40 KB in a hundred directories.
-	var entries []entry
-	var size int64
-	for i := 0; size < 20<<20; i++ {
-		d := "d" + strings.Repeat("x", i%7) + "/" + string(rune('a'+i%26)) + "/"
-		if i%10 == 0 {
-			entries = append(entries, dir(d))
-		}
-		body := strings.Repeat(string(rune('a'+i%26)), 4096*(1+i%10))
-		entries = append(entries, file(d+"f"+strings.Repeat("0", i%5)+string(rune('a'+i%26))+strconv.Itoa(i), body))
-		size += int64(len(body))
-	}
-	data := makeTar(b, entries...)
-	work := b.TempDir()
-	blob := filepath.Join(work, "blob")
-	if err := os.WriteFile(blob, data, 0o600); err != nil {
-		b.Fatal(err)
-	}
-	b.SetBytes(int64(len(data)))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		dst := filepath.Join(work, "layer-"+strconv.Itoa(i))
-		if _, err := unpackBlob(context.Background(), blob, dst, v1.Hash{}, v1.Hash{}); err != nil {
-			b.Fatal(err)
-		}
-		b.StopTimer()
-		os.RemoveAll(dst)
-		b.StartTimer()
 	}
 }
 

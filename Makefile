@@ -31,7 +31,7 @@ demo: build
 
 # Benchmarks, printed as a table.
 bench: build
-	BERTH_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -count 1 -timeout 20m ./runtime/... ./network/ ./cmd/berth/ | tee bin/bench.txt | $(GO) run ./cmd/benchtable
+	BERTH_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -count 1 -timeout 20m ./runtime/... ./network/ ./tui/ ./cmd/berth/ | tee bin/bench.txt | $(GO) run ./cmd/benchtable
 
 clean:
 	rm -rf bin samples/*/images

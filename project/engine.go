@@ -34,6 +34,9 @@ type Engine struct {
 	// ifPrefix starts the names of the bridges and veth pairs berth makes.
 	ifPrefix string
 	events   func(Event)
+	// registry and progress are for pulls and pushes (pull.go).
+	registry image.RegistryOptions
+	progress func(ImageEvent)
 	// states is where waits read containers' states: the runtime, or a
 	// test's fake.
 	states stateReader
@@ -52,6 +55,12 @@ type Options struct {
 	// ("10.213.128.0/17:24,…", as network.ParsePools); docker's defaults
 	// when empty.
 	AddressPools string
+	// Registry are the network settings of pulls and pushes (insecure
+	// registries, credentials).
+	Registry image.RegistryOptions
+	// Progress receives the steps of pulls and pushes, layer by layer, as
+	// they happen, from several goroutines at once; nil discards them.
+	Progress func(ImageEvent)
 }
 
 // Open opens the stores under the root, creating them if needed.
@@ -102,7 +111,8 @@ func Open(opts Options) (*Engine, error) {
 	if len(prefix) > 5 {
 		return nil, fmt.Errorf("interface prefix %q: at most 5 characters", prefix)
 	}
-	return &Engine{root: root, runtime: rt, images: images, volumes: volumes, networks: networks, ifPrefix: prefix, events: opts.Events, states: rt}, nil
+	return &Engine{root: root, runtime: rt, images: images, volumes: volumes, networks: networks, ifPrefix: prefix, events: opts.Events, states: rt,
+		registry: opts.Registry, progress: opts.Progress}, nil
 }
 
 // eventsDir holds one event log per project, under the root.
@@ -214,6 +224,7 @@ func observe(cs []*runtime.Container) []observedContainer {
 			Number:  containerNumber(c),
 			Hash:    c.Spec.Labels[LabelConfigHash],
 			Status:  c.State.Status,
+			ImageID: c.Spec.ImageID,
 		})
 	}
 	return out

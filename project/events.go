@@ -27,10 +27,21 @@ type ContainerEvent struct {
 // the log.
 const eventPoll = 50 * time.Millisecond
 
-// FollowEvents calls fn with each event of project's containers written
-// from now on, in the order they were written, until ctx is done or fn
-// fails. The log may not exist yet: the first container creates it.
-func (e *Engine) FollowEvents(ctx context.Context, project string, fn func(ContainerEvent) error) error {
+// EventOptions select the events FollowEvents reports.
+type EventOptions struct {
+	// Since replays the events recorded from then on first (zero: only
+	// new events).
+	Since time.Time
+	// Until ends the stream once it has passed (zero: never); with Until
+	// in the past, FollowEvents reports what the log holds and returns.
+	Until time.Time
+}
+
+// FollowEvents calls fn with each event of project's containers in the
+// order they were written, from now on (or from opts.Since), until ctx is
+// done, opts.Until has passed, or fn fails. The log may not exist yet: the
+// first container creates it.
+func (e *Engine) FollowEvents(ctx context.Context, project string, opts EventOptions, fn func(ContainerEvent) error) error {
 	path := e.EventLogPath(project)
 	names := eventNames{e: e, project: project, service: map[string]string{}, image: map[string]string{}}
 	var (
@@ -43,11 +54,14 @@ func (e *Engine) FollowEvents(ctx context.Context, project string, fn func(Conta
 			f.Close()
 		}
 	}()
-	// The log as it is now is history: follow from its end.
+	// The log as it is now is history: follow from its end, unless asked
+	// for what happened since a time.
 	if cur, err := os.Open(path); err == nil {
-		if _, err := cur.Seek(0, io.SeekEnd); err != nil {
-			cur.Close()
-			return err
+		if opts.Since.IsZero() {
+			if _, err := cur.Seek(0, io.SeekEnd); err != nil {
+				cur.Close()
+				return err
+			}
 		}
 		f, rd = cur, bufio.NewReader(cur)
 	}
@@ -62,13 +76,19 @@ func (e *Engine) FollowEvents(ctx context.Context, project string, fn func(Conta
 					break // a partial line waits for its end
 				}
 				var ev runtime.Event
-				if json.Unmarshal(line, &ev) == nil {
+				if json.Unmarshal(line, &ev) == nil && !ev.Time.Before(opts.Since) {
+					if !opts.Until.IsZero() && ev.Time.After(opts.Until) {
+						return nil
+					}
 					if err := fn(names.annotate(ev)); err != nil {
 						return err
 					}
 				}
 				line = line[:0]
 			}
+		}
+		if !opts.Until.IsZero() && time.Now().After(opts.Until) {
+			return nil
 		}
 		select {
 		case <-ctx.Done():

@@ -64,6 +64,8 @@ type desiredService struct {
 	Name  string
 	Scale int
 	Hash  string
+	// ImageID is the ID of the service's image in the store now.
+	ImageID string
 }
 
 // observedContainer is what the state holds of one container of the project.
@@ -73,6 +75,8 @@ type observedContainer struct {
 	Number  int
 	Hash    string
 	Status  runtime.Status
+	// ImageID is the ID of the image the container was made from.
+	ImageID string
 }
 
 type planOptions struct {
@@ -118,6 +122,10 @@ func plan(desired []desiredService, observed []observedContainer, opts planOptio
 				actions = append(actions, Action{Kind: ActRecreate, Service: d.Name, Number: n, Container: c.Name, Why: "forced"})
 			case c.Hash != d.Hash && !opts.NoRecreate:
 				actions = append(actions, Action{Kind: ActRecreate, Service: d.Name, Number: n, Container: c.Name, Why: "config changed"})
+			case c.ImageID != d.ImageID && c.ImageID != "" && d.ImageID != "" && !opts.NoRecreate:
+				// A pull or a load moved the service's tag to another
+				// image: docker compose recreates on this divergence too.
+				actions = append(actions, Action{Kind: ActRecreate, Service: d.Name, Number: n, Container: c.Name, Why: "image changed"})
 			case c.Status.Alive():
 				actions = append(actions, Action{Kind: ActKeep, Service: d.Name, Number: n, Container: c.Name})
 			default:

@@ -39,6 +39,25 @@ func TestPlan(t *testing.T) {
 			want:     "recreate web-1 p-web-1 (config changed)\n",
 		},
 		{
+			name:     "another image under the service's tag is recreated",
+			desired:  []desiredService{{Name: "web", Scale: 1, Hash: "h1", ImageID: "sha256:new"}},
+			observed: []observedContainer{{Name: "p-web-1", Service: "web", Number: 1, Hash: "h1", Status: runtime.Running, ImageID: "sha256:old"}},
+			want:     "recreate web-1 p-web-1 (image changed)\n",
+		},
+		{
+			name:     "the same image is kept",
+			desired:  []desiredService{{Name: "web", Scale: 1, Hash: "h1", ImageID: "sha256:same"}},
+			observed: []observedContainer{{Name: "p-web-1", Service: "web", Number: 1, Hash: "h1", Status: runtime.Running, ImageID: "sha256:same"}},
+			want:     "keep web-1 p-web-1\n",
+		},
+		{
+			name:     "no-recreate keeps a container of another image",
+			desired:  []desiredService{{Name: "web", Scale: 1, Hash: "h1", ImageID: "sha256:new"}},
+			observed: []observedContainer{{Name: "p-web-1", Service: "web", Number: 1, Hash: "h1", Status: runtime.Running, ImageID: "sha256:old"}},
+			opts:     planOptions{NoRecreate: true},
+			want:     "keep web-1 p-web-1\n",
+		},
+		{
 			name:     "no-recreate keeps a changed container",
 			desired:  []desiredService{web},
 			observed: []observedContainer{{Name: "p-web-1", Service: "web", Number: 1, Hash: "old", Status: runtime.Running}},

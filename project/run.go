@@ -28,6 +28,9 @@ type RunOptions struct {
 	NoDeps       bool
 	// Name replaces the generated container name.
 	Name string
+	// Pull is --pull, as UpOptions.Pull, for the service and its
+	// dependencies.
+	Pull string
 }
 
 // Run creates and starts a one-off container of a service (its dependencies
@@ -37,6 +40,9 @@ func (e *Engine) Run(ctx context.Context, p *types.Project, opts RunOptions) (st
 	s, ok := p.Services[opts.Service]
 	if !ok {
 		return "", fmt.Errorf("%w: %s", ErrNoSuchService, opts.Service)
+	}
+	if err := e.ensureImages(ctx, p, []string{opts.Service}, opts.Pull); err != nil {
+		return "", err
 	}
 	if !opts.NoDeps {
 		graph, err := NewGraph(p)
@@ -49,7 +55,7 @@ func (e *Engine) Run(ctx context.Context, p *types.Project, opts RunOptions) (st
 		}
 		deps = slices.DeleteFunc(deps, func(d string) bool { return d == opts.Service })
 		if len(deps) > 0 {
-			if err := e.Up(ctx, p, UpOptions{Services: deps}); err != nil {
+			if err := e.Up(ctx, p, UpOptions{Services: deps, Pull: opts.Pull}); err != nil {
 				return "", err
 			}
 			// The one-off starts once its dependencies meet their
@@ -105,7 +111,8 @@ func (e *Engine) Run(ctx context.Context, p *types.Project, opts RunOptions) (st
 	}
 	img, err := e.images.Resolve(s.Image)
 	if errors.Is(err, image.ErrNotFound) {
-		return "", inFile(p, serviceError(s.Name, fmt.Errorf("image %q not found in the local store (pulling is not supported yet): add it with 'berth image load' or 'berth image import'", s.Image)))
+		// Pulled a moment ago, and removed since.
+		return "", inFile(p, serviceError(s.Name, fmt.Errorf("image %q not found in the local store: pull it with 'berth pull %s'", s.Image, s.Name)))
 	} else if err != nil {
 		return "", inFile(p, serviceError(s.Name, err))
 	}

@@ -56,6 +56,7 @@ var supportedPaths = map[string]supportRule{
 	"services.*.profiles":          {rule: ruleWhole},
 	"services.*.extra_hosts":       {rule: ruleWhole},
 	"services.*.scale":             {rule: ruleWhole},
+	"services.*.pull_policy":       {rule: ruleWhole},
 
 	// resource limits, and replicas
 	"services.*.mem_limit":                            {rule: ruleWhole},

@@ -117,7 +117,7 @@ services:
 			want: []string{
 				"services.web.build", "services.web.cap_add", "services.web.deploy.placement",
 				"services.web.init",
-				"services.web.privileged", "services.web.pull_policy",
+				"services.web.privileged",
 				"services.web.tty",
 			},
 		},

@@ -33,6 +33,9 @@ type UpOptions struct {
 	NoDeps bool
 	// Scale overrides the number of containers of services (--scale).
 	Scale map[string]int
+	// Pull is --pull: "always", "missing" or "never" replaces every
+	// service's pull_policy; empty (or "policy") keeps each one's.
+	Pull string
 }
 
 // Up converges the project: it creates, recreates, starts or removes
@@ -42,6 +45,11 @@ type UpOptions struct {
 // condition: what ran stays, for its logs), so the project is never left
 // half-made by this call.
 func (e *Engine) Up(ctx context.Context, p *types.Project, opts UpOptions) (err error) {
+	// Images first, outside the project's lock: a pull takes its time and
+	// touches only the image store.
+	if err := e.upImages(ctx, p, opts); err != nil {
+		return err
+	}
 	unlock, err := e.lockProject(p.Name)
 	if err != nil {
 		return err
@@ -305,7 +313,8 @@ func (e *Engine) prepareServices(p *types.Project, graph *Graph, want map[string
 			byRef[s.Image] = r
 		}
 		if errors.Is(r.err, image.ErrNotFound) {
-			return out, serviceError(name, fmt.Errorf("image %q not found in the local store (pulling is not supported yet): add it with 'berth image load' or 'berth image import'", s.Image))
+			// Pulled a moment ago, and removed since.
+			return out, serviceError(name, fmt.Errorf("image %q not found in the local store: pull it with 'berth pull %s'", s.Image, name))
 		} else if r.err != nil {
 			return out, serviceError(name, r.err)
 		}
@@ -317,9 +326,28 @@ func (e *Engine) prepareServices(p *types.Project, graph *Graph, want map[string
 			return out, serviceError(name, err)
 		}
 		out.images[name], out.layers[name], out.hashes[name] = r.img, r.layers, hash
-		out.desired = append(out.desired, desiredService{Name: name, Scale: s.GetScale(), Hash: hash})
+		out.desired = append(out.desired, desiredService{Name: name, Scale: s.GetScale(), Hash: hash, ImageID: r.img.ID})
 	}
 	return out, nil
+}
+
+// upImages pulls what the services up brings up need, per pull policy.
+func (e *Engine) upImages(ctx context.Context, p *types.Project, opts UpOptions) error {
+	graph, err := NewGraph(p)
+	if err != nil {
+		return inFile(p, err)
+	}
+	want, err := upServices(p, graph, opts)
+	if err != nil {
+		return err
+	}
+	var order []string
+	for _, name := range graph.Order() {
+		if want[name] {
+			order = append(order, name)
+		}
+	}
+	return e.ensureImages(ctx, p, order, opts.Pull)
 }
 
 // upServices is the set of services an up brings up: all, or the named

@@ -8,7 +8,7 @@ import (
 	"os/exec"
 	"sync"
 
-	tea "github.com/charmbracelet/bubbletea"
+	tea "charm.land/bubbletea/v2"
 )
 
 // calls counts the Source calls that commands have in flight, so that Run

@@ -9,10 +9,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode"
 
-	tea "github.com/charmbracelet/bubbletea"
+	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
-	"github.com/muesli/termenv"
 )
 
 // fakeSource is a project of fixed containers whose logs are the lines
@@ -100,11 +100,7 @@ func testOptions() Options {
 // newTestModel is a model of src on a w×h screen, with colour or not, that
 // has had its first snapshot.
 func newTestModel(t testing.TB, src *fakeSource, opts Options, w, h int, color bool) *model {
-	profile := termenv.Ascii
-	if color {
-		profile = termenv.ANSI256
-	}
-	m := newModel(context.Background(), src, opts, newStyles(profile))
+	m := newModel(context.Background(), src, opts, newStyles(color))
 	m.Update(tea.WindowSizeMsg{Width: w, Height: h})
 	cs, _ := src.Containers(context.Background())
 	m.Update(snapshotMsg{cs: cs, at: t0})
@@ -130,12 +126,12 @@ func numbered(format string) func(int) string {
 // finish at once (actions on the fake) and feeds their messages back.
 func press(m *model, keys ...string) {
 	for _, k := range keys {
-		var msgs []tea.KeyMsg
-		if t, ok := specialKeys[k]; ok {
-			msgs = append(msgs, tea.KeyMsg{Type: t})
+		var msgs []tea.KeyPressMsg
+		if msg, ok := specialKeys[k]; ok {
+			msgs = append(msgs, msg)
 		} else {
 			for _, r := range k {
-				msgs = append(msgs, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}})
+				msgs = append(msgs, typed(r))
 			}
 		}
 		for _, msg := range msgs {
@@ -145,10 +141,21 @@ func press(m *model, keys ...string) {
 	}
 }
 
-var specialKeys = map[string]tea.KeyType{
-	"enter": tea.KeyEnter, "esc": tea.KeyEsc, "up": tea.KeyUp, "down": tea.KeyDown,
-	"pgup": tea.KeyPgUp, "pgdown": tea.KeyPgDown, "home": tea.KeyHome, "end": tea.KeyEnd,
-	"tab": tea.KeyTab, "backspace": tea.KeyBackspace, "ctrl+c": tea.KeyCtrlC, "ctrl+u": tea.KeyCtrlU, "space": tea.KeySpace,
+// typed is the key press of r as bubbletea decodes it from a terminal: a
+// capital letter is shift and the letter.
+func typed(r rune) tea.KeyPressMsg {
+	k := tea.KeyPressMsg{Code: r, Text: string(r)}
+	if unicode.IsUpper(r) {
+		k.Code, k.ShiftedCode, k.Mod = unicode.ToLower(r), r, tea.ModShift
+	}
+	return k
+}
+
+var specialKeys = map[string]tea.KeyPressMsg{
+	"enter": {Code: tea.KeyEnter}, "esc": {Code: tea.KeyEscape}, "up": {Code: tea.KeyUp}, "down": {Code: tea.KeyDown},
+	"pgup": {Code: tea.KeyPgUp}, "pgdown": {Code: tea.KeyPgDown}, "home": {Code: tea.KeyHome}, "end": {Code: tea.KeyEnd},
+	"tab": {Code: tea.KeyTab}, "backspace": {Code: tea.KeyBackspace}, "ctrl+c": {Code: 'c', Mod: tea.ModCtrl},
+	"ctrl+u": {Code: 'u', Mod: tea.ModCtrl}, "space": {Code: tea.KeySpace, Text: " "},
 }
 
 // run runs cmd if it is one of the model's own quick commands (action,
@@ -169,7 +176,7 @@ func run(m *model, cmd tea.Cmd) {
 }
 
 // screen is m's view without escape codes.
-func screen(m *model) string { return ansi.Strip(m.View()) }
+func screen(m *model) string { return ansi.Strip(m.View().Content) }
 
 // footerOf is the last line of the screen.
 func footerOf(m *model) string {

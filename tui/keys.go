@@ -3,7 +3,9 @@ package tui
 // What keys and the mouse do, and the help that tells it.
 
 import (
-	tea "github.com/charmbracelet/bubbletea"
+	"unicode"
+
+	tea "charm.land/bubbletea/v2"
 )
 
 // help is the key help, as `?` shows it: keys, then what they do.
@@ -24,42 +26,48 @@ var help = [][2]string{
 	{"?", "this help (any key closes it)"},
 }
 
-// keys handles a key message, which may hold more than one key: keys
-// that come in one read (typed fast, pasted, or sent by tmux send-keys)
-// come as one message of several runes, and an escape with the key after
-// it as that key with Alt. berth binds no alt keys, so alt+x is esc, x.
-func (m *model) keys(k tea.KeyMsg) tea.Cmd {
-	if k.Paste {
-		if m.mode == modeSearch || m.mode == modeFilter {
-			m.edit(k)
-		}
-		return nil
+// keys handles a key press. Keys come one message each, however many
+// came in one read (typed fast, or sent by tmux send-keys), but an escape
+// with a key after it in one read comes as that key with alt. berth binds
+// no alt keys, so alt+x is esc, x.
+func (m *model) keys(k tea.KeyPressMsg) tea.Cmd {
+	if !k.Mod.Contains(tea.ModAlt) {
+		return m.key(k)
 	}
-	var cmds []tea.Cmd
-	if k.Alt {
-		k.Alt = false
-		cmds = append(cmds, m.key(tea.KeyMsg{Type: tea.KeyEsc}))
+	esc := m.key(tea.KeyPressMsg{Code: tea.KeyEscape})
+	return tea.Batch(esc, m.key(withoutAlt(k)))
+}
+
+// withoutAlt is k without alt, with the text the key types back: the
+// decoder leaves the text out of a key with alt.
+func withoutAlt(k tea.KeyPressMsg) tea.KeyPressMsg {
+	k.Mod &^= tea.ModAlt
+	if k.Text != "" || !unicode.IsPrint(k.Code) {
+		return k
 	}
-	if k.Type != tea.KeyRunes || len(k.Runes) < 2 {
-		return tea.Batch(append(cmds, m.key(k))...)
-	}
-	for i, r := range k.Runes {
-		if m.mode == modeSearch || m.mode == modeFilter {
-			m.edit(tea.KeyMsg{Type: tea.KeyRunes, Runes: k.Runes[i:]})
-			break
-		}
-		cmd := m.key(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}})
-		cmds = append(cmds, cmd)
-		if m.quit {
-			break
+	switch k.Mod &^ (tea.ModCapsLock | tea.ModNumLock | tea.ModScrollLock) {
+	case 0:
+		k.Text = string(k.Code)
+	case tea.ModShift:
+		k.Text = string(unicode.ToUpper(k.Code))
+		if k.ShiftedCode != 0 {
+			k.Text = string(k.ShiftedCode)
 		}
 	}
-	return tea.Batch(cmds...)
+	return k
+}
+
+// paste types pasted text into the search or filter line; elsewhere a
+// paste means nothing.
+func (m *model) paste(text string) {
+	if m.mode == modeSearch || m.mode == modeFilter {
+		m.typeText(text)
+	}
 }
 
 // key handles one key press.
-func (m *model) key(k tea.KeyMsg) tea.Cmd {
-	if k.Type == tea.KeyCtrlC {
+func (m *model) key(k tea.KeyPressMsg) tea.Cmd {
+	if k.String() == "ctrl+c" {
 		m.exit, m.quit = Interrupt, true
 		return tea.Quit
 	}
@@ -104,7 +112,7 @@ func (m *model) key(k tea.KeyMsg) tea.Cmd {
 		}
 	case "pgup", "ctrl+b":
 		m.view.scroll(-max(rows-1, 1), rows, m.lineHeight)
-	case "pgdown", "ctrl+f", " ":
+	case "pgdown", "ctrl+f", "space":
 		m.view.scroll(max(rows-1, 1), rows, m.lineHeight)
 	case "ctrl+u":
 		m.view.scroll(-max(rows/2, 1), rows, m.lineHeight)
@@ -152,9 +160,13 @@ const maxInput = 200
 
 // edit types into the search or filter line; enter applies it, esc
 // leaves it.
-func (m *model) edit(k tea.KeyMsg) {
-	switch k.Type {
-	case tea.KeyEnter:
+func (m *model) edit(k tea.KeyPressMsg) {
+	if k.Text != "" {
+		m.typeText(k.Text)
+		return
+	}
+	switch k.String() {
+	case "enter":
 		term := string(m.input)
 		if m.mode == modeSearch {
 			m.mode = modeNormal
@@ -163,26 +175,27 @@ func (m *model) edit(k tea.KeyMsg) {
 			m.mode = modeNormal
 			m.setFilter(term)
 		}
-	case tea.KeyEsc:
+	case "esc":
 		m.mode = modeNormal
-	case tea.KeyBackspace:
+	case "backspace":
 		if len(m.input) > 0 {
 			m.input = m.input[:len(m.input)-1]
 		}
-	case tea.KeyCtrlU:
+	case "ctrl+u":
 		m.input = nil
-	case tea.KeySpace:
-		m.input = append(m.input, ' ')
-	case tea.KeyRunes:
-		for _, r := range k.Runes {
-			// A term is one line: the rest of a paste of several
-			// lines is not part of it.
-			if r == '\n' || r == '\r' {
-				return
-			}
-			if r >= ' ' && len(m.input) < maxInput {
-				m.input = append(m.input, r)
-			}
+	}
+}
+
+// typeText adds text to the search or filter line.
+func (m *model) typeText(text string) {
+	for _, r := range text {
+		// A term is one line: the rest of a paste of several lines is
+		// not part of it.
+		if r == '\n' || r == '\r' {
+			return
+		}
+		if r >= ' ' && len(m.input) < maxInput {
+			m.input = append(m.input, r)
 		}
 	}
 }
@@ -190,17 +203,20 @@ func (m *model) edit(k tea.KeyMsg) {
 // mouse scrolls with the wheel and selects with a click: in the list, a
 // row; anywhere in the logs, the log pane's focus.
 func (m *model) mouse(msg tea.MouseMsg) {
-	if msg.Action != tea.MouseActionPress {
-		return
-	}
+	ev := msg.Mouse()
 	listH, _ := m.layout()
 	// The list starts under the top line and its header.
-	inList := msg.Y >= 1 && msg.Y < 1+listH
-	switch msg.Button {
-	case tea.MouseButtonWheelUp, tea.MouseButtonWheelDown:
-		delta := 1
-		if msg.Button == tea.MouseButtonWheelUp {
+	inList := ev.Y >= 1 && ev.Y < 1+listH
+	switch msg.(type) {
+	case tea.MouseWheelMsg:
+		var delta int
+		switch ev.Button {
+		case tea.MouseWheelUp:
 			delta = -1
+		case tea.MouseWheelDown:
+			delta = 1
+		default:
+			return
 		}
 		if inList {
 			m.list.move(delta)
@@ -208,13 +224,16 @@ func (m *model) mouse(msg tea.MouseMsg) {
 		} else {
 			m.view.scroll(3*delta, m.logRows(), m.lineHeight)
 		}
-	case tea.MouseButtonLeft:
+	case tea.MouseClickMsg:
+		if ev.Button != tea.MouseLeft {
+			return
+		}
 		if !inList {
 			m.focus = focusLogs
 			return
 		}
 		m.focus = focusList
-		if row := msg.Y - 2; row >= 0 {
+		if row := ev.Y - 2; row >= 0 {
 			m.list.cursor = min(m.list.offset+row, len(m.list.rows))
 			m.selectionChanged()
 		}

@@ -11,7 +11,7 @@ import (
 	"slices"
 	"time"
 
-	tea "github.com/charmbracelet/bubbletea"
+	tea "charm.land/bubbletea/v2"
 )
 
 // mode is what keys mean at the moment.
@@ -120,11 +120,16 @@ func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
 		return m, nil
-	case tea.KeyMsg:
+	case tea.KeyPressMsg:
 		if m.quit {
 			return m, nil
 		}
 		return m, m.keys(msg)
+	case tea.PasteMsg:
+		if !m.quit {
+			m.paste(msg.Content)
+		}
+		return m, nil
 	case tea.MouseMsg:
 		m.mouse(msg)
 		return m, nil

@@ -2,12 +2,14 @@ package tui
 
 import (
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	tea "github.com/charmbracelet/bubbletea"
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/colorprofile"
 	"github.com/charmbracelet/x/ansi"
 )
 
@@ -113,7 +115,7 @@ func TestResize(t *testing.T) {
 
 func checkScreen(t *testing.T, m *model, w, h int) {
 	t.Helper()
-	lines := strings.Split(m.View(), "\n")
+	lines := strings.Split(m.View().Content, "\n")
 	if len(lines) != h {
 		t.Errorf("%d lines for a screen %d high:\n%s", len(lines), h, screen(m))
 	}
@@ -141,13 +143,39 @@ func TestNoColor(t *testing.T) {
 		m := newTestModel(t, src, testOptions(), 80, 24, color)
 		m.Update(logsMsg{lines: twoServices()})
 		press(m, "/", "says", "enter", "r")
-		views := []string{m.View()}
+		views := []string{m.View().Content}
 		press(m, "?")
-		views = append(views, m.View())
+		views = append(views, m.View().Content)
 		for _, v := range views {
 			if has := strings.Contains(v, "\x1b"); has != color {
 				t.Errorf("color=%v: escape codes: %v\n%q", color, has, v)
 			}
+		}
+	}
+}
+
+// Run draws in colour where the terminal has it and nothing says no:
+// NO_COLOR set to anything, CLICOLOR=0 (unless forced), Options.NoColor.
+func TestColorProfile(t *testing.T) {
+	tty := []string{"TTY_FORCE=1", "TERM=xterm-256color"}
+	for _, c := range []struct {
+		env     []string
+		noColor bool
+		color   bool
+	}{
+		{tty, false, true},
+		{tty, true, false},
+		{append(tty, "NO_COLOR=1"), false, false},
+		{append(tty, "NO_COLOR=yes"), false, false},
+		{append(tty, "NO_COLOR="), false, true},
+		{append(tty, "CLICOLOR=0"), false, false},
+		{append(tty, "CLICOLOR=0", "CLICOLOR_FORCE=1"), false, true},
+		{[]string{"TERM=xterm-256color"}, false, false}, // not a terminal
+		{[]string{"TERM=xterm-256color", "CLICOLOR_FORCE=1"}, false, true},
+	} {
+		p := colorProfile(io.Discard, c.env, c.noColor)
+		if color := p >= colorprofile.ANSI; color != c.color {
+			t.Errorf("%q, NoColor %v: profile %v", c.env, c.noColor, p)
 		}
 	}
 }
@@ -282,7 +310,7 @@ func TestShell(t *testing.T) {
 		t.Errorf("footer %q", got)
 	}
 	press(m, "up")
-	_, cmd := m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("e")})
+	_, cmd := m.Update(typed('e'))
 	msg := cmd().(shellMsg)
 	if msg.cmd == nil || msg.container != "db-1" {
 		t.Fatalf("shell %+v", msg)
@@ -313,19 +341,19 @@ func TestHelpAndQuit(t *testing.T) {
 	if m.mode != modeNormal {
 		t.Error("a key did not close the help")
 	}
-	if _, cmd := m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("q")}); cmd == nil || m.exit != Quit {
+	if _, cmd := m.Update(typed('q')); cmd == nil || m.exit != Quit {
 		t.Errorf("q: exit %v", m.exit)
 	}
 	if got := footerOf(m); !strings.HasSuffix(got, "q detaches · ? help") {
 		t.Errorf("footer %q", got)
 	}
 	// Once quitting, no key counts.
-	if _, cmd := m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("r")}); cmd != nil || len(src.actions()) != 0 {
+	if _, cmd := m.Update(typed('r')); cmd != nil || len(src.actions()) != 0 {
 		t.Errorf("a key after q: %q", src.actions())
 	}
 	m = newTestModel(t, src, testOptions(), 80, 24, false)
 	press(m, "/")
-	if _, cmd := m.Update(tea.KeyMsg{Type: tea.KeyCtrlC}); cmd == nil || m.exit != Interrupt {
+	if _, cmd := m.Update(specialKeys["ctrl+c"]); cmd == nil || m.exit != Interrupt {
 		t.Errorf("ctrl+c while typing a search: exit %v", m.exit)
 	}
 }
@@ -334,45 +362,59 @@ func TestMouse(t *testing.T) {
 	src := &fakeSource{containers: testContainers()}
 	m := newTestModel(t, src, testOptions(), 80, 24, false)
 	// Row 0 is the top line, 1 the list's header, 2 the row of all.
-	m.Update(tea.MouseMsg{X: 3, Y: 3, Button: tea.MouseButtonLeft, Action: tea.MouseActionPress})
+	m.Update(tea.MouseClickMsg{X: 3, Y: 3, Button: tea.MouseLeft})
 	if c, _ := m.list.selected(); c.Name != "db-1" {
 		t.Errorf("click selected %q", c.Name)
 	}
-	m.Update(tea.MouseMsg{X: 3, Y: 3, Button: tea.MouseButtonWheelDown, Action: tea.MouseActionPress})
+	m.Update(tea.MouseWheelMsg{X: 3, Y: 3, Button: tea.MouseWheelDown})
 	if c, _ := m.list.selected(); c.Name != "job-1" {
 		t.Errorf("wheel in the list selected %q", c.Name)
 	}
-	m.Update(tea.MouseMsg{X: 3, Y: 12, Button: tea.MouseButtonLeft, Action: tea.MouseActionPress})
+	m.Update(tea.MouseClickMsg{X: 3, Y: 12, Button: tea.MouseLeft})
 	if m.focus != focusLogs {
 		t.Error("a click in the logs did not focus them")
 	}
 }
 
-// Keys that come in one read, as tmux send-keys sends them, count one by
-
-// one: "/err" is a search, esc then w is not alt+w.
-
-func TestKeysInOneRead(t *testing.T) {
+// An escape and a key in one read (tmux send-keys sends them so) come as
+// the key with alt, which is esc, then the key: esc then w is not alt+w.
+// TestKeysFromTerminal decodes them from a terminal's bytes.
+func TestAltIsEscThenKey(t *testing.T) {
 	src := &fakeSource{containers: testContainers()}
 	m := newTestModel(t, src, testOptions(), 80, 24, false)
-	m.Update(logsMsg{lines: twoServices()})
-	m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("/says 3")})
-	m.Update(tea.KeyMsg{Type: tea.KeyEnter})
+	m.Update(logsMsg{lines: append(twoServices(), logLines("web-1", "web", t0.Add(time.Hour), 100, numbered("line %d"))...)})
+	press(m, "/says 3", "enter")
 	if got := titleOf(m); !strings.Contains(got, "/says 3 2 of 2") {
 		t.Errorf("title %q", got)
 	}
-	m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("w"), Alt: true})
+	m.Update(tea.KeyPressMsg{Code: 'w', Mod: tea.ModAlt})
 	if got := titleOf(m); strings.Contains(got, "/says") || !strings.Contains(got, "wrap") {
 		t.Errorf("esc, w: title %q", got)
 	}
-	m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("tq?")})
+	// A shifted key keeps its shift: alt+G is esc, G.
+	press(m, "pgup")
+	m.Update(tea.KeyPressMsg{Code: 'g', ShiftedCode: 'G', Mod: tea.ModShift | tea.ModAlt})
+	if !m.view.follow {
+		t.Errorf("esc, G: not following; title %q", titleOf(m))
+	}
+	// Once q is in, the keys after it do not count.
+	press(m, "tq?")
 	if !m.timestamps || m.exit != Quit || m.mode == modeHelp {
 		t.Errorf("tq?: timestamps %v, exit %v, mode %v", m.timestamps, m.exit, m.mode)
 	}
-	// A paste goes into the term only, up to its first line break.
-	m = newTestModel(t, src, testOptions(), 80, 24, false)
+}
+
+// A paste goes into a search or filter term only, up to its first line
+// break; elsewhere it means nothing.
+func TestPaste(t *testing.T) {
+	src := &fakeSource{containers: testContainers()}
+	m := newTestModel(t, src, testOptions(), 80, 24, false)
+	m.Update(tea.PasteMsg{Content: "q"})
+	if m.quit {
+		t.Error("a paste of q quit")
+	}
 	press(m, "/")
-	m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("says\nq"), Paste: true})
+	m.Update(tea.PasteMsg{Content: "says\nq"})
 	if string(m.input) != "says" || m.quit {
 		t.Errorf("after a paste: input %q, quit %v", string(m.input), m.quit)
 	}
@@ -383,8 +425,8 @@ func TestKeysInOneRead(t *testing.T) {
 func TestOneActionAtATime(t *testing.T) {
 	src := &fakeSource{containers: testContainers()}
 	m := newTestModel(t, src, testOptions(), 80, 24, false)
-	_, first := m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("r")})
-	if _, cmd := m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("u")}); cmd != nil {
+	_, first := m.Update(typed('r'))
+	if _, cmd := m.Update(typed('u')); cmd != nil {
 		t.Error("a second action while the first runs")
 	}
 	if got := footerOf(m); !strings.HasPrefix(got, "still restarting all services…") {
@@ -395,7 +437,7 @@ func TestOneActionAtATime(t *testing.T) {
 	if acts := src.actions(); !slices.Equal(acts, []string{"restart ", "start "}) {
 		t.Errorf("actions %q", acts)
 	}
-	_, cmd := m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("r")})
+	_, cmd := m.Update(typed('r'))
 	m.calls.close()
 	if msg := cmd(); msg != nil || len(src.actions()) != 2 {
 		t.Errorf("after close: %v, actions %q", msg, src.actions())

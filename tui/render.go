@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 	"github.com/mattn/go-runewidth"
 )
@@ -32,7 +33,18 @@ func (m *model) layout() (listH, logH int) {
 
 func (m *model) logRows() int { _, h := m.layout(); return h }
 
-func (m *model) View() string {
+// View is the screen as bubbletea shows it: on the alternate screen, with
+// the mouse reporting clicks and the wheel (and drags, which nothing
+// uses), and no cursor.
+func (m *model) View() tea.View {
+	v := tea.NewView(m.draw())
+	v.AltScreen = true
+	v.MouseMode = tea.MouseModeCellMotion
+	return v
+}
+
+// draw is the screen's text, each line the width of the screen at most.
+func (m *model) draw() string {
 	if m.width <= 0 || m.height <= 0 {
 		return ""
 	}

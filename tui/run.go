@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
-	tea "github.com/charmbracelet/bubbletea"
-	"github.com/muesli/termenv"
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/colorprofile"
 )
 
 // DefaultLogLines is how many lines the UI keeps per service unless
@@ -83,11 +84,8 @@ func Run(ctx context.Context, src Source, opts Options) (Exit, error) {
 	if out == nil {
 		out = os.Stdout
 	}
-	profile := termenv.Ascii
-	if !opts.NoColor {
-		profile = termenv.NewOutput(out).EnvColorProfile()
-	}
-	m := newModel(ctx, src, opts, newStyles(profile))
+	profile := colorProfile(out, os.Environ(), opts.NoColor)
+	m := newModel(ctx, src, opts, newStyles(profile >= colorprofile.ANSI))
 	wait := m.feed.start(ctx, src)
 	defer func() {
 		m.calls.close()
@@ -95,9 +93,12 @@ func Run(ctx context.Context, src Source, opts Options) (Exit, error) {
 		wait()
 	}()
 
+	// The alternate screen and the mouse are the View's (model.View).
+	// A terminal that does not tell its size is 80×24, the model's size
+	// until a WindowSizeMsg says otherwise.
 	popts := []tea.ProgramOption{
-		tea.WithContext(ctx), tea.WithOutput(out),
-		tea.WithAltScreen(), tea.WithMouseCellMotion(), tea.WithoutSignalHandler(),
+		tea.WithContext(ctx), tea.WithOutput(out), tea.WithoutSignalHandler(),
+		tea.WithColorProfile(profile), tea.WithWindowSize(80, 24),
 	}
 	if opts.Input != nil {
 		popts = append(popts, tea.WithInput(opts.Input))
@@ -110,4 +111,25 @@ func Run(ctx context.Context, src Source, opts Options) (Exit, error) {
 		return Quit, fmt.Errorf("terminal UI: %w", err)
 	}
 	return final.(*model).exit, nil
+}
+
+// colorProfile is what out can show: colour (ANSI or better) or not.
+// Besides what colorprofile detects, it takes NO_COLOR set to anything
+// (no-color.org; colorprofile reads only its true values) and CLICOLOR=0
+// without CLICOLOR_FORCE, as termenv did, and noColor (Options.NoColor).
+func colorProfile(out io.Writer, env []string, noColor bool) colorprofile.Profile {
+	p := colorprofile.Detect(out, env)
+	get := func(name string) string {
+		for _, kv := range env {
+			if k, v, _ := strings.Cut(kv, "="); k == name {
+				return v
+			}
+		}
+		return ""
+	}
+	force := get("CLICOLOR_FORCE")
+	if noColor || get("NO_COLOR") != "" || get("CLICOLOR") == "0" && (force == "" || force == "0") {
+		p = min(p, colorprofile.ASCII)
+	}
+	return p
 }

@@ -1,10 +1,7 @@
 package tui
 
 import (
-	"io"
-
-	"github.com/charmbracelet/lipgloss"
-	"github.com/muesli/termenv"
+	"charm.land/lipgloss/v2"
 )
 
 // The colours docker compose and `berth up` cycle through for log
@@ -29,26 +26,39 @@ type styles struct {
 	services        []lipgloss.Style
 }
 
-func newStyles(profile termenv.Profile) styles {
-	r := lipgloss.NewRenderer(io.Discard)
-	r.SetColorProfile(profile)
-	color := profile != termenv.Ascii
-	fg := func(c string) lipgloss.Style { return r.NewStyle().Foreground(lipgloss.Color(c)) }
+// newStyles makes the styles, in colour or plain. lipgloss v2 renders a
+// style whole and leaves the terminal's colour profile to bubbletea's
+// renderer, which would still draw bold and reverse without colour: so
+// plain is decided here, and a plain style adds nothing at all.
+func newStyles(color bool) styles {
+	plain := lipgloss.NewStyle()
+	if !color {
+		st := styles{
+			header: plain, summary: plain, title: plain, dim: plain, selected: plain,
+			match: plain, current: plain, errText: plain, note: plain,
+			ok: plain, warn: plain, bad: plain, key: plain,
+		}
+		for range serviceColors {
+			st.services = append(st.services, plain)
+		}
+		return st
+	}
+	fg := func(c string) lipgloss.Style { return plain.Foreground(lipgloss.Color(c)) }
 	st := styles{
-		color:    color,
-		header:   r.NewStyle().Bold(true),
-		summary:  r.NewStyle(),
-		title:    r.NewStyle().Bold(true),
-		dim:      r.NewStyle().Faint(true),
-		selected: r.NewStyle().Reverse(true),
-		match:    r.NewStyle().Foreground(lipgloss.Color("0")).Background(lipgloss.Color("3")),
-		current:  r.NewStyle().Foreground(lipgloss.Color("0")).Background(lipgloss.Color("9")).Bold(true),
+		color:    true,
+		header:   plain.Bold(true),
+		summary:  plain,
+		title:    plain.Bold(true),
+		dim:      plain.Faint(true),
+		selected: plain.Reverse(true),
+		match:    fg("0").Background(lipgloss.Color("3")),
+		current:  fg("0").Background(lipgloss.Color("9")).Bold(true),
 		errText:  fg("9").Bold(true),
 		note:     fg("3"),
 		ok:       fg("2"),
 		warn:     fg("3"),
 		bad:      fg("1"),
-		key:      r.NewStyle().Bold(true),
+		key:      plain.Bold(true),
 	}
 	for _, c := range serviceColors {
 		st.services = append(st.services, fg(c))

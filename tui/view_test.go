@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	tea "github.com/charmbracelet/bubbletea"
+	tea "charm.land/bubbletea/v2"
 )
 
 func TestScrollPauseFollow(t *testing.T) {
@@ -46,7 +46,7 @@ func TestScrollPauseFollow(t *testing.T) {
 	}
 
 	// End does the same, and the wheel pauses too.
-	m.Update(tea.MouseMsg{X: 10, Y: 15, Button: tea.MouseButtonWheelUp, Action: tea.MouseActionPress})
+	m.Update(tea.MouseWheelMsg{X: 10, Y: 15, Button: tea.MouseWheelUp})
 	if m.view.follow {
 		t.Error("wheel up did not pause")
 	}
@@ -158,7 +158,7 @@ func TestSearchHighlight(t *testing.T) {
 		{Container: "web-1", Service: "web", Time: t0, Text: "needle again"},
 	}})
 	press(m, "/", "needle", "enter")
-	view := m.View()
+	view := m.View().Content
 	cur := m.st.current.Render("needle")
 	other := m.st.match.Render("needle")
 	if cur == "needle" || other == "needle" || cur == other {

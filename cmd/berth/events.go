@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -14,10 +15,19 @@ import (
 
 func (c *cli) eventsCommand() *cobra.Command {
 	var asJSON bool
+	var since, until string
 	cmd := &cobra.Command{
-		Use:   "events [--json] [SERVICE...]",
+		Use:   "events [--json] [--since TIME] [--until TIME] [SERVICE...]",
 		Short: "Stream the events of the project's containers as they happen",
 		RunE: func(cmd *cobra.Command, args []string) error {
+			var opts project.EventOptions
+			var err error
+			if opts.Since, err = eventTime("--since", since); err != nil {
+				return err
+			}
+			if opts.Until, err = eventTime("--until", until); err != nil {
+				return err
+			}
 			name, err := c.projectNameOnly(cmd)
 			if err != nil {
 				return err
@@ -26,7 +36,7 @@ func (c *cli) eventsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return e.FollowEvents(cmd.Context(), name, func(ev project.ContainerEvent) error {
+			return e.FollowEvents(cmd.Context(), name, opts, func(ev project.ContainerEvent) error {
 				if len(args) > 0 && !slices.Contains(args, ev.Service) {
 					return nil
 				}
@@ -68,5 +78,22 @@ func (c *cli) eventsCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print each event as a line of JSON")
+	cmd.Flags().StringVar(&since, "since", "", "first replay the events since this time (RFC 3339, or a duration ago: 10m)")
+	cmd.Flags().StringVar(&until, "until", "", "stop at this time (RFC 3339, or a duration ago: 0s is now)")
 	return cmd
+}
+
+// eventTime reads a time as docker events takes it: RFC 3339, or a
+// duration before now ("10m").
+func eventTime(flag, s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		return time.Now().Add(-d), nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("%s %q: want an RFC 3339 time or a duration such as 10m", flag, s)
 }

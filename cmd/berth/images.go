@@ -81,7 +81,7 @@ func (c *cli) removeImages(cmd *cobra.Command, args []string) error {
 func (c *cli) imageCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "image",
-		Short: "Manage images: import, load, ls, rm",
+		Short: "Manage images: import, load, ls, rm, pull, push, tag",
 	}
 	var changes []string
 	importCmd := &cobra.Command{
@@ -147,7 +147,7 @@ func (c *cli) imageCommand() *cobra.Command {
 	lsCmd.Use, lsCmd.Aliases = "ls", []string{"list"}
 	rmCmd := c.rmiCommand()
 	rmCmd.Use = "rm IMAGE..."
-	cmd.AddCommand(importCmd, loadCmd, lsCmd, rmCmd)
+	cmd.AddCommand(importCmd, loadCmd, lsCmd, rmCmd, c.imagePullCommand(), c.imagePushCommand(), c.imageTagCommand())
 	return cmd
 }
 

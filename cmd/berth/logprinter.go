@@ -46,13 +46,7 @@ func newLogPrinter(w io.Writer, cs []*runtime.Container, color, prefix, timestam
 
 // displayName is how logs name a container: "web-1" (service and number),
 // or its container_name when it has one.
-func displayName(c *runtime.Container) string {
-	svc, num := c.Spec.Labels[project.LabelService], c.Spec.Labels[project.LabelNumber]
-	if svc == "" || c.Spec.Name != c.Spec.Labels[project.LabelProject]+"-"+svc+"-"+num {
-		return c.Spec.Name
-	}
-	return svc + "-" + num
-}
+func displayName(c *runtime.Container) string { return project.DisplayName(c) }
 
 func (p *logPrinter) writePrefix(c *runtime.Container) {
 	name := displayName(c)

@@ -62,6 +62,8 @@ func TestScripts(t *testing.T) {
 			"waithealth": waitHealth,
 			"waitlog":    waitLog,
 			"waitport":   waitPort,
+			"registry":   startRegistry,
+			"tmuxui":     tmuxUI,
 		},
 		Condition: func(cond string) (bool, error) {
 			switch cond {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -35,6 +36,11 @@ type cli struct {
 	envFiles    []string
 	profiles    []string
 	noColor     bool
+	// screen is set while a terminal UI owns the screen: the engine's
+	// progress lines would tear it.
+	screen atomic.Bool
+	// transfers shows the progress of pulls and pushes (progress.go).
+	transfers *transferPrinter
 }
 
 func run(args []string) int {
@@ -103,8 +109,8 @@ func (c *cli) rootCommand() *cobra.Command {
 		c.startCommand(), c.stopCommand(), c.restartCommand(), c.rmCommand(),
 		c.configCommand(), c.imagesCommand(), c.rmiCommand(), c.imageCommand(),
 		c.lsCommand(), c.portCommand(), c.killCommand(), c.waitCommand(), c.topCommand(), c.runCommand(),
-		c.execCommand(), c.pauseCommand(), c.unpauseCommand(), c.eventsCommand(),
-		c.versionCommand(),
+		c.execCommand(), c.pauseCommand(), c.unpauseCommand(), c.eventsCommand(), c.tuiCommand(),
+		c.pullCommand(), c.pushCommand(), c.versionCommand(),
 	)
 	return root
 }
@@ -130,11 +136,25 @@ func (c *cli) load(ctx context.Context) (*types.Project, error) {
 
 // engine opens the state under BERTH_ROOT, printing progress to stderr.
 func (c *cli) engine() (*project.Engine, error) {
+	registry, err := registryOptions()
+	if err != nil {
+		return nil, err
+	}
+	if c.transfers == nil {
+		c.transfers = newTransferPrinter(c.stderr)
+	}
 	return project.Open(project.Options{
 		Root:         os.Getenv("BERTH_ROOT"),
 		IfPrefix:     os.Getenv("BERTH_IFPREFIX"),
 		AddressPools: os.Getenv(network.PoolsEnv),
-		Events:       c.printEvent,
+		// Any other line ends the block of pulls being drawn.
+		Events:   func(e project.Event) { c.transfers.done(); c.printEvent(e) },
+		Registry: registry,
+		Progress: func(e project.ImageEvent) {
+			if !c.screen.Load() {
+				c.transfers.event(e)
+			}
+		},
 	})
 }
 
@@ -152,6 +172,9 @@ func (c *cli) open(ctx context.Context) (*types.Project, *project.Engine, error)
 }
 
 func (c *cli) printEvent(e project.Event) {
+	if c.screen.Load() {
+		return
+	}
 	switch e.Kind {
 	case project.Warning:
 		fmt.Fprintln(c.stderr, "WARN "+e.Text)

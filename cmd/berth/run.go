@@ -80,5 +80,6 @@ func (c *cli) runCommand() *cobra.Command {
 	f.BoolVar(&opts.ServicePorts, "service-ports", false, "publish the service's ports too")
 	f.BoolVar(&opts.NoDeps, "no-deps", false, "don't start the service's dependencies")
 	f.StringVar(&opts.Name, "name", "", "the container's name")
+	f.StringVar(&opts.Pull, "pull", "policy", `pull the image before running ("always"|"missing"|"never"|"policy": the service's pull_policy)`)
 	return cmd
 }

@@ -22,7 +22,7 @@ import (
 
 func (c *cli) upCommand() *cobra.Command {
 	var opts project.UpOptions
-	var detach, noPrefix, abort, wait bool
+	var detach, noPrefix, abort, wait, withTUI bool
 	var exitFrom string
 	var scale, attachTo, noAttach []string
 	var timeout, waitTimeout int
@@ -56,6 +56,14 @@ func (c *cli) upCommand() *cobra.Command {
 			if waitTimeout < 0 {
 				return fmt.Errorf("--wait-timeout %d: want a number of seconds, 0 for none", waitTimeout)
 			}
+			if withTUI {
+				if detach || abort {
+					return errors.New("--tui cannot go with -d, --wait, --abort-on-container-exit or --exit-code-from")
+				}
+				if err := needTerminal("berth up --tui", "berth up"); err != nil {
+					return err
+				}
+			}
 			detach = detach || wait
 			if cmd.Flags().Changed("timeout") {
 				d := time.Duration(timeout) * time.Second
@@ -72,6 +80,9 @@ func (c *cli) upCommand() *cobra.Command {
 			}
 			if detach || opts.NoStart {
 				return nil
+			}
+			if withTUI {
+				return c.upTUI(ctx, e, p, args, opts.Timeout)
 			}
 			cs, err := e.Containers(p.Name, args, true)
 			if err != nil {
@@ -98,8 +109,10 @@ func (c *cli) upCommand() *cobra.Command {
 	f.StringArrayVar(&attachTo, "attach", nil, "only follow the output of these services")
 	f.StringArrayVar(&noAttach, "no-attach", nil, "don't follow the output of these services")
 	f.IntVarP(&timeout, "timeout", "t", 10, "seconds to wait for a container to stop before killing it")
+	f.BoolVar(&withTUI, "tui", false, "show the services and their live logs in a terminal UI; quitting it stops them")
 	f.BoolVar(&wait, "wait", false, "wait for the containers to be running and healthy (implies -d)")
 	f.IntVar(&waitTimeout, "wait-timeout", 0, "with --wait, give up after this many seconds (0: no limit)")
+	f.StringVar(&opts.Pull, "pull", "policy", `pull images before running ("always"|"missing"|"never"|"policy": each service's pull_policy)`)
 	cmd.MarkFlagsMutuallyExclusive("force-recreate", "no-recreate")
 	return cmd
 }

@@ -47,6 +47,10 @@ type index struct {
 	// the digest a registry serves the image under, perhaps that of a
 	// multi-platform index) to manifest digests, as docker's RepoDigests.
 	Digests map[string]string `json:"digests,omitempty"`
+	// Cache maps the cache keys of build steps to what each step made
+	// (buildcache.go). The blobs and layers a record names are kept by
+	// Remove as an image's are, until PruneBuildCache drops the record.
+	Cache map[string]*cacheRecord `json:"buildCache,omitempty"`
 }
 
 type imageRecord struct {
@@ -71,6 +75,7 @@ func newIndex() *index {
 		Images:  map[string]*imageRecord{},
 		Layers:  map[string]layerRecord{},
 		Digests: map[string]string{},
+		Cache:   map[string]*cacheRecord{},
 	}
 }
 
@@ -98,6 +103,9 @@ func (s *Store) readIndex() (*index, error) {
 	}
 	if idx.Digests == nil {
 		idx.Digests = map[string]string{}
+	}
+	if idx.Cache == nil {
+		idx.Cache = map[string]*cacheRecord{}
 	}
 	return idx, nil
 }
@@ -173,9 +181,17 @@ func (idx *index) byID(id string) (string, bool) {
 	return "", false
 }
 
-// blobOf returns a blob that unpacks to diffID, from the images' records.
+// blobOf returns a blob that unpacks to diffID, from the records of the
+// images and then of the build cache.
 func (idx *index) blobOf(diffID string) (string, bool) {
 	for _, rec := range idx.Images {
+		for i, d := range rec.DiffIDs {
+			if d == diffID && i < len(rec.Blobs) {
+				return rec.Blobs[i], true
+			}
+		}
+	}
+	for _, rec := range idx.Cache {
 		for i, d := range rec.DiffIDs {
 			if d == diffID && i < len(rec.Blobs) {
 				return rec.Blobs[i], true

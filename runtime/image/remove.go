@@ -74,6 +74,7 @@ func (s *Store) remove(ref string) ([]string, error) {
 	return lines, s.collect(idx)
 }
 
+// usedLayers are the layers of the images and of the build cache.
 func (idx *index) usedLayers() map[string]bool {
 	used := map[string]bool{}
 	for _, rec := range idx.Images {
@@ -81,18 +82,29 @@ func (idx *index) usedLayers() map[string]bool {
 			used[d] = true
 		}
 	}
+	for _, rec := range idx.Cache {
+		for _, d := range rec.DiffIDs {
+			used[d] = true
+		}
+	}
 	return used
 }
 
-// collect deletes the blobs and layers that no image of idx uses: those of
-// the image just removed, and any a killed process left. Callers hold the
-// store lock, under which every blob and layer enters the store, so nothing
-// unnamed by the index is in use.
+// collect deletes the blobs and layers that no image of idx uses, nor its
+// build cache: those of the image just removed, and any a killed process
+// left. Callers hold the store lock, under which every blob and layer
+// enters the store, so nothing unnamed by the index is in use.
 func (s *Store) collect(idx *index) error {
 	blobs := map[string]bool{}
 	for m, rec := range idx.Images {
 		blobs[m] = true
 		blobs[rec.ID] = true
+		for _, b := range rec.Blobs {
+			blobs[b] = true
+		}
+	}
+	for _, rec := range idx.Cache {
+		blobs[rec.Config] = true
 		for _, b := range rec.Blobs {
 			blobs[b] = true
 		}

@@ -3,6 +3,7 @@ package project
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -37,6 +38,8 @@ type Engine struct {
 	// registry and progress are for pulls and pushes (pull.go).
 	registry image.RegistryOptions
 	progress func(ImageEvent)
+	// buildOutput receives the builder's progress (build.go).
+	buildOutput io.Writer
 	// states is where waits read containers' states: the runtime, or a
 	// test's fake.
 	states stateReader
@@ -61,6 +64,10 @@ type Options struct {
 	// Progress receives the steps of pulls and pushes, layer by layer, as
 	// they happen, from several goroutines at once; nil discards them.
 	Progress func(ImageEvent)
+	// BuildOutput receives the progress of builds, as docker's plain
+	// progress prints it ("#5 [2/4] RUN make", its output, "#5 DONE 0.3s"
+	// or "#5 CACHED"), one build at a time; nil discards it.
+	BuildOutput io.Writer
 }
 
 // Open opens the stores under the root, creating them if needed.
@@ -112,7 +119,7 @@ func Open(opts Options) (*Engine, error) {
 		return nil, fmt.Errorf("interface prefix %q: at most 5 characters", prefix)
 	}
 	return &Engine{root: root, runtime: rt, images: images, volumes: volumes, networks: networks, ifPrefix: prefix, events: opts.Events, states: rt,
-		registry: opts.Registry, progress: opts.Progress}, nil
+		registry: opts.Registry, progress: opts.Progress, buildOutput: opts.BuildOutput}, nil
 }
 
 // eventsDir holds one event log per project, under the root.

@@ -20,8 +20,9 @@ var (
 	// ErrDependencyCycle: depends_on makes a cycle.
 	ErrDependencyCycle = errors.New("dependency cycle detected")
 
-	// errNoImage: a service without image (build: is not supported yet).
-	errNoImage = errors.New("no image: set image (building images with build: is not supported yet)")
+	// errNoImage: a service with neither image nor build (the loader
+	// refuses those first).
+	errNoImage = errors.New("no image: set image, or build to build one")
 
 	// ErrNoSuchService: a service named on the command line is not in the
 	// project.

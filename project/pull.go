@@ -119,7 +119,7 @@ func (e *Engine) Pull(ctx context.Context, p *types.Project, opts PullOptions) e
 			continue
 		}
 		pulledBy[s.Image] = name
-		jobs = append(jobs, pullJob{service: name, ref: s.Image, failFast: !opts.IgnoreFailures && s.Build == nil})
+		jobs = append(jobs, pullJob{service: name, ref: s.Image, failFast: !opts.IgnoreFailures && s.Build == nil, buildable: buildable(p, s)})
 	}
 
 	first, errs := e.pullJobs(ctx, p, jobs)
@@ -176,6 +176,9 @@ type pullJob struct {
 	service, ref string
 	// failFast: when this pull fails, the others stop.
 	failFast bool
+	// buildable: the image can be built instead, so a failure is only a
+	// warning on the progress display.
+	buildable bool
 }
 
 // pullJobs pulls the jobs' images in parallel, announcing them all first so
@@ -193,7 +196,7 @@ func (e *Engine) pullJobs(ctx context.Context, p *types.Project, jobs []pullJob)
 		g.Go(func() error {
 			err := gctx.Err()
 			if err == nil {
-				_, err = e.pullImage(gctx, j.service, j.ref)
+				_, err = e.pullImage(gctx, j)
 			} else {
 				e.report(ImageEvent{Service: j.service, Image: j.ref, Kind: ErrorEvent, Text: "canceled"})
 			}
@@ -210,8 +213,9 @@ func (e *Engine) pullJobs(ctx context.Context, p *types.Project, jobs []pullJob)
 	return g.Wait(), errs
 }
 
-// pullImage pulls ref, telling the progress display about it.
-func (e *Engine) pullImage(ctx context.Context, service, ref string) (image.Image, error) {
+// pullImage pulls a job's image, telling the progress display about it.
+func (e *Engine) pullImage(ctx context.Context, j pullJob) (image.Image, error) {
+	service, ref := j.service, j.ref
 	img, err := e.images.Pull(ctx, ref, image.PullOptions{
 		RegistryOptions: e.registry,
 		Progress: func(ev image.LayerEvent) {
@@ -219,11 +223,13 @@ func (e *Engine) pullImage(ctx context.Context, service, ref string) (image.Imag
 		},
 	})
 	if err != nil {
-		text := err.Error()
+		text, kind := err.Error(), ErrorEvent
 		if errors.Is(err, context.Canceled) {
 			text = "canceled"
+		} else if j.buildable {
+			kind = Warning
 		}
-		e.report(ImageEvent{Service: service, Image: ref, Kind: ErrorEvent, Text: text})
+		e.report(ImageEvent{Service: service, Image: ref, Kind: kind, Text: text})
 		return image.Image{}, err
 	}
 	e.report(ImageEvent{Service: service, Image: ref, Kind: Pulled})
@@ -255,42 +261,65 @@ func checkPullFlag(v string) error {
 	return fmt.Errorf("--pull %q: want %q, %q, %q or %q", v, types.PullPolicyAlways, types.PullPolicyMissing, types.PullPolicyNever, pullFromPolicy)
 }
 
-// ensureImages pulls, before up or run creates anything, the images of
-// services (in order) that their pull_policy, or the --pull flag, asks
-// for, and fails when one is missing that may not be pulled.
-func (e *Engine) ensureImages(ctx context.Context, p *types.Project, services []string, flag string) error {
-	if err := checkPullFlag(flag); err != nil {
+// ensureImages makes ready, before up or run creates anything, the images
+// of services (in order): it pulls those that their pull_policy, or the
+// --pull flag, asks for, then builds those that must be built (see
+// upBuilds), and fails when one is missing that may be neither pulled nor
+// built. A failed build names the compose file and the service.
+func (e *Engine) ensureImages(ctx context.Context, p *types.Project, services []string, f imageFlags) error {
+	if err := checkPullFlag(f.Pull); err != nil {
 		return err
 	}
-	jobs, notes, err := upPulls(p, services, flag, e.hasImage)
+	if f.Build && f.NoBuild {
+		return errors.New("--build and --no-build cannot go together")
+	}
+	jobs, notes, err := upPulls(p, services, f, e.hasImage)
 	if err != nil {
 		return inFile(p, err)
 	}
 	for _, n := range notes {
 		e.warn(n)
 	}
-	first, _ := e.pullJobs(ctx, p, jobs)
-	return first
+	if first, _ := e.pullJobs(ctx, p, jobs); first != nil {
+		return first
+	}
+	builds, err := upBuilds(p, services, f, e.hasImage)
+	if err != nil {
+		return inFile(p, err)
+	}
+	for _, name := range builds {
+		if _, err := e.buildService(ctx, p, name, BuildOptions{}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // upPulls decides which images up pulls for services (in order): those
-// whose pull_policy (or flag, up's --pull) is always, and the missing ones
-// of policy missing or if_not_present. A missing image that may not be
-// pulled (never, build) is an error naming the service. notes are for the
-// user: berth has no pull dates yet, so daily, weekly and every_… pull only
-// what is missing.
-func upPulls(p *types.Project, services []string, flag string, has func(string) (bool, error)) (jobs []pullJob, notes []string, err error) {
+// whose pull_policy (or f.Pull, up's --pull) is always, and the missing ones
+// of policy missing or if_not_present. With --build, a service with a build
+// section pulls nothing (its policy is build, as docker compose sets it).
+// A missing image that may not be pulled (never, build) is an error naming
+// the service, unless it can be built: upBuilds decides that. A failed pull
+// of an image that can be built is no error: the build follows. notes are
+// for the user: berth has no pull dates yet, so daily, weekly and every_…
+// pull only what is missing.
+func upPulls(p *types.Project, services []string, f imageFlags, has func(string) (bool, error)) (jobs []pullJob, notes []string, err error) {
 	seen := map[string]bool{}
 	for _, name := range services {
 		s := p.Services[name]
 		if s.Image == "" {
-			continue // prepareServices says why
+			continue // built under its default name, or prepareServices says why
 		}
 		setting := "its pull_policy is"
-		if flag != "" && flag != pullFromPolicy {
-			s.PullPolicy = flag
+		if f.Pull != "" && f.Pull != pullFromPolicy {
+			s.PullPolicy = f.Pull
 			setting = "up --pull is"
 		}
+		if f.Build && s.Build != nil {
+			s.PullPolicy = types.PullPolicyBuild
+		}
+		canBuild := buildable(p, s)
 		policy, _, err := s.GetPullPolicy()
 		if err != nil {
 			return nil, nil, serviceError(name, fmt.Errorf("pull_policy: %w", err))
@@ -302,7 +331,7 @@ func upPulls(p *types.Project, services []string, flag string, has func(string) 
 		if policy == types.PullPolicyAlways {
 			if !seen[s.Image] {
 				seen[s.Image] = true
-				jobs = append(jobs, pullJob{service: name, ref: s.Image, failFast: true})
+				jobs = append(jobs, pullJob{service: name, ref: s.Image, failFast: !canBuild, buildable: canBuild})
 			}
 			continue
 		}
@@ -313,14 +342,17 @@ func upPulls(p *types.Project, services []string, flag string, has func(string) 
 		if present || seen[s.Image] {
 			continue
 		}
-		switch policy {
-		case types.PullPolicyNever:
+		switch {
+		case policy != types.PullPolicyNever && policy != types.PullPolicyBuild:
+		case canBuild:
+			continue
+		case policy == types.PullPolicyNever:
 			return nil, nil, serviceError(name, fmt.Errorf("image %q is not in the local store and %s never: pull it with 'berth pull %s', or load it with 'berth image load'", s.Image, setting, name))
-		case types.PullPolicyBuild:
-			return nil, nil, serviceError(name, fmt.Errorf("image %q is not in the local store and %s build, but building images is not supported yet: pull it with 'berth pull --policy missing %s', or load it with 'berth image load'", s.Image, setting, name))
+		default:
+			return nil, nil, serviceError(name, fmt.Errorf("image %q is not in the local store and %s build, but the service has no build section: add one, or pull the image with 'berth pull --policy missing %s'", s.Image, setting, name))
 		}
 		seen[s.Image] = true
-		jobs = append(jobs, pullJob{service: name, ref: s.Image, failFast: true})
+		jobs = append(jobs, pullJob{service: name, ref: s.Image, failFast: !canBuild, buildable: canBuild})
 	}
 	return jobs, notes, nil
 }

@@ -25,9 +25,11 @@ func TestUpPulls(t *testing.T) {
 		name    string
 		compose string
 		// have are the images the store has.
-		have  []string
-		flag  string
-		want  []string // service:image, in order
+		have []string
+		flag string
+		// build is up --build.
+		build bool
+		want  []string // service:image, in order; "!" marks a pull whose failure is no error
 		notes int
 		err   string
 	}{
@@ -62,10 +64,35 @@ func TestUpPulls(t *testing.T) {
 			err: `service "a": image "nosuch" is not in the local store and its pull_policy is never: pull it with 'berth pull a', or load it with 'berth image load'`,
 		},
 		{
-			name: "build with the image missing",
+			name: "build with the image missing and no build section",
 			compose: `
   a: {image: app, pull_policy: build}`,
-			err: `service "a": image "app" is not in the local store and its pull_policy is build, but building images is not supported yet`,
+			err: `service "a": image "app" is not in the local store and its pull_policy is build, but the service has no build section: add one, or pull the image with 'berth pull --policy missing a'`,
+		},
+		{
+			name: "buildable: missing is pulled, and may fail; never and build are left to the build",
+			compose: `
+  a: {image: a, build: .}
+  b: {image: b, build: ., pull_policy: never}
+  c: {image: c, build: ., pull_policy: build}
+  d: {image: a}
+  e: {build: .}`,
+			want: []string{"a:a!"},
+		},
+		{
+			name: "another service builds the image: its pull may fail",
+			compose: `
+  a: {image: shared}
+  b: {image: shared, build: ., pull_policy: never}`,
+			want: []string{"a:shared!"},
+		},
+		{
+			name: "--build: the buildable ones pull nothing, even always",
+			compose: `
+  a: {image: a, build: ., pull_policy: always}
+  b: {image: b}`,
+			build: true,
+			want:  []string{"b:b"},
 		},
 		{
 			name: "daily pulls only what is missing, with a note",
@@ -118,7 +145,7 @@ func TestUpPulls(t *testing.T) {
 					}
 				}
 			})
-			jobs, notes, err := upPulls(p, names, tt.flag, has)
+			jobs, notes, err := upPulls(p, names, imageFlags{Pull: tt.flag, Build: tt.build}, has)
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("err = %v, want %q", err, tt.err)
@@ -130,7 +157,11 @@ func TestUpPulls(t *testing.T) {
 			}
 			var got []string
 			for _, j := range jobs {
-				got = append(got, j.service+":"+j.ref)
+				mark := ""
+				if !j.failFast {
+					mark = "!"
+				}
+				got = append(got, j.service+":"+j.ref+mark)
 			}
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("pulls = %v, want %v", got, tt.want)
@@ -349,12 +380,12 @@ services:
   never: {image: %[1]s/app:1, pull_policy: never}
 `, host))
 	// never alone, with the image missing: refused, naming the file.
-	err = e.ensureImages(context.Background(), p, []string{"never"}, "")
+	err = e.ensureImages(context.Background(), p, []string{"never"}, imageFlags{})
 	if err == nil || !strings.HasPrefix(err.Error(), `compose.yaml: service "never": image "`+host+`/app:1" is not in the local store and its pull_policy is never`) {
 		t.Fatalf("err = %v", err)
 	}
 	// web pulls it (weekly: when missing, with a note); never then has it.
-	if err := e.ensureImages(context.Background(), p, []string{"web", "never"}, ""); err != nil {
+	if err := e.ensureImages(context.Background(), p, []string{"web", "never"}, imageFlags{}); err != nil {
 		t.Fatal(err)
 	}
 	if got := evs.headers(); !slices.Equal(got, []string{"web Pulled", "web Pulling"}) {
@@ -363,7 +394,7 @@ services:
 	if len(warnings) != 1 || !strings.Contains(warnings[0], "pull_policy weekly") {
 		t.Errorf("warnings = %q", warnings)
 	}
-	if err := e.ensureImages(context.Background(), p, []string{"never"}, "sometimes"); err == nil {
+	if err := e.ensureImages(context.Background(), p, []string{"never"}, imageFlags{Pull: "sometimes"}); err == nil {
 		t.Error("--pull sometimes accepted")
 	}
 }

@@ -28,9 +28,10 @@ type RunOptions struct {
 	NoDeps       bool
 	// Name replaces the generated container name.
 	Name string
-	// Pull is --pull, as UpOptions.Pull, for the service and its
-	// dependencies.
-	Pull string
+	// Pull is --pull, as UpOptions.Pull, and Build is --build, as
+	// UpOptions.Build, for the service and its dependencies.
+	Pull  string
+	Build bool
 }
 
 // Run creates and starts a one-off container of a service (its dependencies
@@ -41,7 +42,7 @@ func (e *Engine) Run(ctx context.Context, p *types.Project, opts RunOptions) (st
 	if !ok {
 		return "", fmt.Errorf("%w: %s", ErrNoSuchService, opts.Service)
 	}
-	if err := e.ensureImages(ctx, p, []string{opts.Service}, opts.Pull); err != nil {
+	if err := e.ensureImages(ctx, p, []string{opts.Service}, imageFlags{Pull: opts.Pull, Build: opts.Build}); err != nil {
 		return "", err
 	}
 	if !opts.NoDeps {
@@ -55,7 +56,7 @@ func (e *Engine) Run(ctx context.Context, p *types.Project, opts RunOptions) (st
 		}
 		deps = slices.DeleteFunc(deps, func(d string) bool { return d == opts.Service })
 		if len(deps) > 0 {
-			if err := e.Up(ctx, p, UpOptions{Services: deps, Pull: opts.Pull}); err != nil {
+			if err := e.Up(ctx, p, UpOptions{Services: deps, Pull: opts.Pull, Build: opts.Build}); err != nil {
 				return "", err
 			}
 			// The one-off starts once its dependencies meet their
@@ -106,13 +107,14 @@ func (e *Engine) Run(ctx context.Context, p *types.Project, opts RunOptions) (st
 	if err != nil {
 		return "", inFile(p, err)
 	}
-	if s.Image == "" {
+	ref := imageName(p, s)
+	if ref == "" {
 		return "", inFile(p, serviceError(s.Name, errNoImage))
 	}
-	img, err := e.images.Resolve(s.Image)
+	img, err := e.images.Resolve(ref)
 	if errors.Is(err, image.ErrNotFound) {
-		// Pulled a moment ago, and removed since.
-		return "", inFile(p, serviceError(s.Name, fmt.Errorf("image %q not found in the local store: pull it with 'berth pull %s'", s.Image, s.Name)))
+		// Pulled or built a moment ago, and removed since.
+		return "", inFile(p, serviceError(s.Name, missingImage(p, s, ref)))
 	} else if err != nil {
 		return "", inFile(p, serviceError(s.Name, err))
 	}
@@ -134,6 +136,7 @@ func (e *Engine) Run(ctx context.Context, p *types.Project, opts RunOptions) (st
 		return "", err
 	}
 	id := newID()
+	s.Image = ref // a built image's default name, after the hash as up's
 	in := specInput{
 		Project: p, Service: s, Number: 1, Image: img, Layers: layers, ConfigHash: hash,
 		Volumes: volumes, ID: id, EventLog: e.EventLogPath(p.Name),

@@ -58,6 +58,19 @@ var supportedPaths = map[string]supportRule{
 	"services.*.scale":             {rule: ruleWhole},
 	"services.*.pull_policy":       {rule: ruleWhole},
 
+	// builds, by runtime/build
+	"services.*.build":                   {rule: ruleKeys},
+	"services.*.build.context":           {rule: ruleWhole},
+	"services.*.build.dockerfile":        {rule: ruleWhole},
+	"services.*.build.dockerfile_inline": {rule: ruleWhole},
+	"services.*.build.args":              {rule: ruleWhole},
+	"services.*.build.target":            {rule: ruleWhole},
+	"services.*.build.labels":            {rule: ruleWhole},
+	"services.*.build.tags":              {rule: ruleWhole},
+	"services.*.build.no_cache":          {rule: ruleWhole},
+	"services.*.build.pull":              {rule: ruleWhole},
+	"services.*.build.network":           {rule: ruleWhole}, // others than default, host and none are an error
+
 	// resource limits, and replicas
 	"services.*.mem_limit":                            {rule: ruleWhole},
 	"services.*.mem_reservation":                      {rule: ruleWhole},

@@ -115,11 +115,35 @@ services:
     network_mode: none
 `,
 			want: []string{
-				"services.web.build", "services.web.cap_add", "services.web.deploy.placement",
+				"services.web.cap_add", "services.web.deploy.placement",
 				"services.web.init",
 				"services.web.privileged",
 				"services.web.tty",
 			},
+		},
+		{
+			name: "build: what the builder takes, and what it does not",
+			file: `
+services:
+  web:
+    build:
+      context: .
+      dockerfile: Dockerfile.dev
+      args: {A: "1"}
+      target: dev
+      labels: {a: b}
+      tags: [web:dev]
+      no_cache: true
+      pull: true
+      network: bridge
+      cache_from: [web:cache]
+      platforms: [linux/arm64]
+  inline:
+    build:
+      dockerfile_inline: FROM scratch
+      network: none
+`,
+			want: []string{"services.web.build.cache_from", "services.web.build.platforms"},
 		},
 		{
 			name: "depends_on conditions and restart",

@@ -36,6 +36,11 @@ type UpOptions struct {
 	// Pull is --pull: "always", "missing" or "never" replaces every
 	// service's pull_policy; empty (or "policy") keeps each one's.
 	Pull string
+	// Build builds the images of the services with a build section first
+	// (--build); NoBuild never builds, and a missing image is an error
+	// (--no-build). Neither: what is missing, or of pull_policy build, is
+	// built.
+	Build, NoBuild bool
 }
 
 // Up converges the project: it creates, recreates, starts or removes
@@ -45,8 +50,9 @@ type UpOptions struct {
 // condition: what ran stays, for its logs), so the project is never left
 // half-made by this call.
 func (e *Engine) Up(ctx context.Context, p *types.Project, opts UpOptions) (err error) {
-	// Images first, outside the project's lock: a pull takes its time and
-	// touches only the image store.
+	// Images first, outside the project's lock: a pull or a build takes
+	// its time and touches only the image store. A failed build creates
+	// no container.
 	if err := e.upImages(ctx, p, opts); err != nil {
 		return err
 	}
@@ -209,6 +215,7 @@ func (e *Engine) Up(ctx context.Context, p *types.Project, opts UpOptions) (err 
 			return nil
 		}
 		s := p.Services[name]
+		s.Image = imageName(p, s) // a built image's default name
 		if !opts.NoStart && starts(byService[name]) {
 			if err := e.waitDependencies(ctx, p, name, want); err != nil {
 				return inFile(p, err)
@@ -301,20 +308,21 @@ func (e *Engine) prepareServices(p *types.Project, graph *Graph, want map[string
 			continue
 		}
 		s := p.Services[name]
-		if s.Image == "" {
+		ref := imageName(p, s)
+		if ref == "" {
 			return out, serviceError(name, errNoImage)
 		}
-		r, ok := byRef[s.Image]
+		r, ok := byRef[ref]
 		if !ok {
-			r.img, r.err = e.images.Resolve(s.Image)
+			r.img, r.err = e.images.Resolve(ref)
 			if r.err == nil {
 				r.layers, r.err = e.images.LayerDirs(r.img)
 			}
-			byRef[s.Image] = r
+			byRef[ref] = r
 		}
 		if errors.Is(r.err, image.ErrNotFound) {
-			// Pulled a moment ago, and removed since.
-			return out, serviceError(name, fmt.Errorf("image %q not found in the local store: pull it with 'berth pull %s'", s.Image, name))
+			// Pulled or built a moment ago, and removed since.
+			return out, serviceError(name, missingImage(p, s, ref))
 		} else if r.err != nil {
 			return out, serviceError(name, r.err)
 		}
@@ -347,7 +355,7 @@ func (e *Engine) upImages(ctx context.Context, p *types.Project, opts UpOptions)
 			order = append(order, name)
 		}
 	}
-	return e.ensureImages(ctx, p, order, opts.Pull)
+	return e.ensureImages(ctx, p, order, imageFlags{Pull: opts.Pull, Build: opts.Build, NoBuild: opts.NoBuild})
 }
 
 // upServices is the set of services an up brings up: all, or the named

@@ -193,7 +193,8 @@ func (t *transferPrinter) imageLine(img *imageProgress) string {
 
 func finished(k project.EventKind) bool {
 	switch k {
-	case project.Pulled, project.Pushed, project.Skipped, project.ErrorEvent:
+	case project.Pulled, project.Pushed, project.Skipped, project.ErrorEvent, project.Warning:
+		// Warning: the pull of an image that can be built failed.
 		return true
 	}
 	return false
@@ -246,6 +247,8 @@ func (t *transferPrinter) frame(now time.Time, width, height int) []string {
 			switch img.state {
 			case project.ErrorEvent:
 				mark = "✘"
+			case project.Warning:
+				mark = "!"
 			case project.Pulled, project.Pushed, project.Skipped:
 				mark = "✔"
 			}

@@ -41,6 +41,8 @@ type cli struct {
 	screen atomic.Bool
 	// transfers shows the progress of pulls and pushes (progress.go).
 	transfers *transferPrinter
+	// quietBuild silences the builder's progress (build -q).
+	quietBuild atomic.Bool
 }
 
 func run(args []string) int {
@@ -110,7 +112,7 @@ func (c *cli) rootCommand() *cobra.Command {
 		c.configCommand(), c.imagesCommand(), c.rmiCommand(), c.imageCommand(),
 		c.lsCommand(), c.portCommand(), c.killCommand(), c.waitCommand(), c.topCommand(), c.runCommand(),
 		c.execCommand(), c.pauseCommand(), c.unpauseCommand(), c.eventsCommand(), c.tuiCommand(),
-		c.pullCommand(), c.pushCommand(), c.versionCommand(),
+		c.pullCommand(), c.pushCommand(), c.buildCommand(), c.versionCommand(),
 	)
 	return root
 }
@@ -148,8 +150,9 @@ func (c *cli) engine() (*project.Engine, error) {
 		IfPrefix:     os.Getenv("BERTH_IFPREFIX"),
 		AddressPools: os.Getenv(network.PoolsEnv),
 		// Any other line ends the block of pulls being drawn.
-		Events:   func(e project.Event) { c.transfers.done(); c.printEvent(e) },
-		Registry: registry,
+		Events:      func(e project.Event) { c.transfers.done(); c.printEvent(e) },
+		Registry:    registry,
+		BuildOutput: buildWriter{c},
 		Progress: func(e project.ImageEvent) {
 			if !c.screen.Load() {
 				c.transfers.event(e)

@@ -81,5 +81,6 @@ func (c *cli) runCommand() *cobra.Command {
 	f.BoolVar(&opts.NoDeps, "no-deps", false, "don't start the service's dependencies")
 	f.StringVar(&opts.Name, "name", "", "the container's name")
 	f.StringVar(&opts.Pull, "pull", "policy", `pull the image before running ("always"|"missing"|"never"|"policy": the service's pull_policy)`)
+	f.BoolVar(&opts.Build, "build", false, "build the image before starting the container")
 	return cmd
 }

@@ -113,7 +113,10 @@ func (c *cli) upCommand() *cobra.Command {
 	f.BoolVar(&wait, "wait", false, "wait for the containers to be running and healthy (implies -d)")
 	f.IntVar(&waitTimeout, "wait-timeout", 0, "with --wait, give up after this many seconds (0: no limit)")
 	f.StringVar(&opts.Pull, "pull", "policy", `pull images before running ("always"|"missing"|"never"|"policy": each service's pull_policy)`)
+	f.BoolVar(&opts.Build, "build", false, "build images before starting containers")
+	f.BoolVar(&opts.NoBuild, "no-build", false, "don't build an image, even if it's missing")
 	cmd.MarkFlagsMutuallyExclusive("force-recreate", "no-recreate")
+	cmd.MarkFlagsMutuallyExclusive("build", "no-build")
 	return cmd
 }
 

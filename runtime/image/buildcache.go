@@ -286,7 +286,7 @@ func (s *Store) CommitImage(ctx context.Context, cf *v1.ConfigFile, tags []strin
 	if err != nil {
 		return Image{}, fmt.Errorf("write config: %w", err)
 	}
-	if img, ok, err := s.nameImage(config.digest.String(), norm, nil); err != nil || ok {
+	if img, ok, err := s.nameImage(config.digest.String(), norm, nil, false); err != nil || ok {
 		return img, err
 	}
 	idx, err := s.readIndex()
@@ -349,5 +349,6 @@ func (s *Store) PruneBuildCache() (int, error) {
 	if err := s.writeIndex(idx); err != nil {
 		return 0, err
 	}
-	return n, s.collect(idx)
+	_, err = s.collect(idx)
+	return n, err
 }

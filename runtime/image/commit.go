@@ -16,7 +16,10 @@ type pendingImage struct {
 	// tags are normalised references.
 	tags []string
 	// digests are repository digests ("repo@sha256:…") that name the image.
-	digests  []string
+	digests []string
+	// pinned: the image was pulled by its digests, which keep it from
+	// being dangling.
+	pinned   bool
 	manifest spooled
 	config   spooled
 	cf       *v1.ConfigFile
@@ -107,6 +110,9 @@ func (s *Store) commit(ctx context.Context, o *op, imgs []*pendingImage, prepare
 		}
 		for _, d := range p.digests {
 			idx.Digests[d] = m
+			if p.pinned {
+				idx.Pinned[d] = true
+			}
 		}
 		results = append(results, result{m, p.tags})
 	}

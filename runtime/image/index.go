@@ -47,6 +47,10 @@ type index struct {
 	// the digest a registry serves the image under, perhaps that of a
 	// multi-platform index) to manifest digests, as docker's RepoDigests.
 	Digests map[string]string `json:"digests,omitempty"`
+	// Pinned are the repository digests of Digests that the image was
+	// pulled by (rather than recorded by a pull by tag or a push): as a
+	// tag, they keep an untagged image from being dangling (prune.go).
+	Pinned map[string]bool `json:"pinned,omitempty"`
 	// Cache maps the cache keys of build steps to what each step made
 	// (buildcache.go). The blobs and layers a record names are kept by
 	// Remove as an image's are, until PruneBuildCache drops the record.
@@ -75,6 +79,7 @@ func newIndex() *index {
 		Images:  map[string]*imageRecord{},
 		Layers:  map[string]layerRecord{},
 		Digests: map[string]string{},
+		Pinned:  map[string]bool{},
 		Cache:   map[string]*cacheRecord{},
 	}
 }
@@ -103,6 +108,9 @@ func (s *Store) readIndex() (*index, error) {
 	}
 	if idx.Digests == nil {
 		idx.Digests = map[string]string{}
+	}
+	if idx.Pinned == nil {
+		idx.Pinned = map[string]bool{}
 	}
 	if idx.Cache == nil {
 		idx.Cache = map[string]*cacheRecord{}

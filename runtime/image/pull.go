@@ -147,6 +147,8 @@ func (c *registryClient) resolve(ctx context.Context, pr pullRef, want v1.Platfo
 	p := pulled{manifest: m, man: man, digests: []string{repoDigest(pr.named, top.String())}}
 	if pr.tag != "" {
 		p.tags = []string{pr.tag}
+	} else {
+		p.pinned = true
 	}
 	if explicit && top == m.digest {
 		p.platform = &want
@@ -216,6 +218,9 @@ type pulled struct {
 	man      *v1.Manifest
 	tags     []string
 	digests  []string
+	// pinned: the image is pulled by its digest, which then holds it as
+	// a tag would (see index.Pinned).
+	pinned bool
 	// platform, when set, is the platform the image must be for.
 	platform *v1.Platform
 }
@@ -231,7 +236,7 @@ func (s *Store) pullImage(ctx context.Context, c *registryClient, p pulled, opts
 		}
 	}
 	// An image the store has: only its names change.
-	img, ok, err := s.nameImage(p.man.Config.Digest.String(), p.tags, p.digests)
+	img, ok, err := s.nameImage(p.man.Config.Digest.String(), p.tags, p.digests, p.pinned)
 	if err != nil || ok {
 		if ok {
 			for _, l := range uniqueLayers(p.man.Layers) {
@@ -274,7 +279,7 @@ func (s *Store) pullImage(ctx context.Context, c *registryClient, p pulled, opts
 	if err != nil {
 		return Image{}, err
 	}
-	pending := &pendingImage{tags: p.tags, digests: p.digests, manifest: manifest, config: config, cf: cf, layers: layers}
+	pending := &pendingImage{tags: p.tags, digests: p.digests, pinned: p.pinned, manifest: manifest, config: config, cf: cf, layers: layers}
 	imgs, err := s.commit(ctx, o, []*pendingImage{pending}, prepared)
 	if err != nil {
 		return Image{}, err
@@ -283,8 +288,9 @@ func (s *Store) pullImage(ctx context.Context, c *registryClient, p pulled, opts
 }
 
 // nameImage points tags and repository digests at the image whose config
-// digest is id, if the store has it (ok).
-func (s *Store) nameImage(id string, tags, digests []string) (img Image, ok bool, err error) {
+// digest is id, if the store has it (ok); pinned digests hold the image as
+// tags do (index.Pinned).
+func (s *Store) nameImage(id string, tags, digests []string, pinned bool) (img Image, ok bool, err error) {
 	unlock, err := s.lock()
 	if err != nil {
 		return Image{}, false, err
@@ -304,8 +310,11 @@ func (s *Store) nameImage(id string, tags, digests []string) (img Image, ok bool
 		idx.Tags[t] = m
 	}
 	for _, d := range digests {
-		changed = changed || idx.Digests[d] != m
+		changed = changed || idx.Digests[d] != m || (pinned && !idx.Pinned[d])
 		idx.Digests[d] = m
+		if pinned {
+			idx.Pinned[d] = true
+		}
 	}
 	if changed {
 		if err := s.writeIndex(idx); err != nil {

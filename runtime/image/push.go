@@ -122,7 +122,7 @@ func (s *Store) push(ctx context.Context, tag string, opts PushOptions) (Pushed,
 	}
 
 	digest := sha256Hash(sha256Sum(img.manifest))
-	if _, _, err := s.nameImage(rec.ID, nil, []string{repoDigest(named, digest.String())}); err != nil {
+	if _, _, err := s.nameImage(rec.ID, nil, []string{repoDigest(named, digest.String())}, false); err != nil {
 		return Pushed{}, fmt.Errorf("pushed %s, but recording its digest: %w", digest, err)
 	}
 	return Pushed{Ref: tag, Digest: digest, Size: int64(len(img.manifest))}, nil

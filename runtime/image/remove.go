@@ -3,6 +3,7 @@ package image
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -53,6 +54,7 @@ func (s *Store) remove(ref string) ([]string, error) {
 		delete(idx.Images, m.manifest)
 		for _, d := range idx.digestsOf(m.manifest) {
 			delete(idx.Digests, d)
+			delete(idx.Pinned, d)
 		}
 		lines = append(lines, "Deleted: "+rec.ID)
 		used := idx.usedLayers()
@@ -71,7 +73,8 @@ func (s *Store) remove(ref string) ([]string, error) {
 	if err := s.writeIndex(idx); err != nil {
 		return nil, err
 	}
-	return lines, s.collect(idx)
+	_, err = s.collect(idx)
+	return lines, err
 }
 
 // usedLayers are the layers of the images and of the build cache.
@@ -93,8 +96,9 @@ func (idx *index) usedLayers() map[string]bool {
 // collect deletes the blobs and layers that no image of idx uses, nor its
 // build cache: those of the image just removed, and any a killed process
 // left. Callers hold the store lock, under which every blob and layer
-// enters the store, so nothing unnamed by the index is in use.
-func (s *Store) collect(idx *index) error {
+// enters the store, so nothing unnamed by the index is in use. It returns
+// the bytes it freed: the blobs' sizes and the layers' regular files.
+func (s *Store) collect(idx *index) (freed int64, err error) {
 	blobs := map[string]bool{}
 	for m, rec := range idx.Images {
 		blobs[m] = true
@@ -118,8 +122,14 @@ func (s *Store) collect(idx *index) error {
 	}
 	for _, e := range entries {
 		if !blobs["sha256:"+e.Name()] {
+			var size int64
+			if fi, err := e.Info(); err == nil {
+				size = fi.Size()
+			}
 			if err := os.Remove(filepath.Join(s.dir, blobsDir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
 				errs = append(errs, fmt.Errorf("delete blob sha256:%s: %w", e.Name(), err))
+			} else if err == nil {
+				freed += size
 			}
 		}
 	}
@@ -139,17 +149,35 @@ func (s *Store) collect(idx *index) error {
 		// from the work folder, so a half-deleted layer is never used.
 		o, err := s.newOpLocked()
 		if err != nil {
-			return errors.Join(append(errs, err)...)
+			return freed, errors.Join(append(errs, err)...)
 		}
 		defer o.close()
 		for _, name := range doomed {
-			if err := os.Rename(filepath.Join(s.dir, layersDir, name), o.path("deleted-layer")); err != nil {
+			p := o.path("deleted-layer")
+			if err := os.Rename(filepath.Join(s.dir, layersDir, name), p); err != nil {
 				errs = append(errs, fmt.Errorf("delete layer sha256:%s: %w", name, err))
+				continue
 			}
+			freed += regularBytes(p)
 		}
 		if err := os.RemoveAll(o.dir); err != nil {
 			errs = append(errs, fmt.Errorf("delete layers: %w", err))
 		}
 	}
-	return errors.Join(errs...)
+	return freed, errors.Join(errs...)
+}
+
+// regularBytes is the size of the regular files under dir, as a layer's
+// size is counted; what cannot be read counts nothing.
+func regularBytes(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
 }

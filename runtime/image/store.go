@@ -38,7 +38,11 @@ type Image struct {
 	// ("docker.io/library/redis@sha256:…"): the digests it was pulled by or
 	// pushed under, as docker's RepoDigests. Each resolves to the image.
 	Digests []string
-	Created time.Time
+	// Dangling: the image has no tag, and no repository digest that it
+	// was pulled by (a pull by tag records one too, which does not count):
+	// what `image prune` removes and `images` shows as <none>.
+	Dangling bool
+	Created  time.Time
 	// Size is the unpacked size of all layers, in bytes, as `docker images`.
 	Size int64
 	// Config is the image's runtime config (Env, Entrypoint, Cmd,
@@ -152,13 +156,14 @@ func (s *Store) image(idx *index, m, tag string, configs map[string]*v1.ConfigFi
 		}
 	}
 	img := Image{
-		ID:      rec.ID,
-		Tags:    idx.tagsOf(m),
-		Digests: idx.digestsOf(m),
-		Created: rec.Created,
-		Size:    rec.Size,
-		Config:  cf.Config,
-		DiffIDs: cf.RootFS.DiffIDs,
+		ID:       rec.ID,
+		Tags:     idx.tagsOf(m),
+		Digests:  idx.digestsOf(m),
+		Dangling: idx.dangling(m),
+		Created:  rec.Created,
+		Size:     rec.Size,
+		Config:   cf.Config,
+		DiffIDs:  cf.RootFS.DiffIDs,
 	}
 	if tag != "" {
 		img.Ref = tag

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth/project"
@@ -43,4 +45,27 @@ func (w buildWriter) Write(b []byte) (int, error) {
 		return len(b), nil
 	}
 	return w.c.stderr.Write(b)
+}
+
+func (c *cli) builderCommand() *cobra.Command {
+	prune := &cobra.Command{
+		Use:   "prune",
+		Short: "Forget the build cache and delete what only it used",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			e, err := c.engine()
+			if err != nil {
+				return err
+			}
+			n, err := e.Images().PruneBuildCache()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stdout, "Deleted build cache steps: %d\n", n)
+			return nil
+		},
+	}
+	cmd := &cobra.Command{Use: "builder", Short: "Manage the build cache"}
+	cmd.AddCommand(prune)
+	return cmd
 }

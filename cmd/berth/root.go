@@ -112,7 +112,7 @@ func (c *cli) rootCommand() *cobra.Command {
 		c.configCommand(), c.imagesCommand(), c.rmiCommand(), c.imageCommand(),
 		c.lsCommand(), c.portCommand(), c.killCommand(), c.waitCommand(), c.topCommand(), c.runCommand(),
 		c.execCommand(), c.pauseCommand(), c.unpauseCommand(), c.eventsCommand(), c.tuiCommand(),
-		c.pullCommand(), c.pushCommand(), c.buildCommand(), c.versionCommand(),
+		c.pullCommand(), c.pushCommand(), c.buildCommand(), c.builderCommand(), c.versionCommand(),
 	)
 	return root
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/runtime/image"
 )
 
 // dispatch runs one instruction of stage st.
@@ -149,7 +151,7 @@ func (b *builder) metadata(st *stage, cmd instructions.Command) (string, func(*v
 				return "", nil, fmt.Errorf("%w: %w", ErrDockerfile, err)
 			}
 			for _, w := range words {
-				expanded, err := exposedPorts(w)
+				expanded, err := image.ExposedPorts(w)
 				if err != nil {
 					return "", nil, fmt.Errorf("%w: EXPOSE: %w", ErrDockerfile, err)
 				}
@@ -288,35 +290,6 @@ func (b *builder) withShell(st *stage, c instructions.ShellDependantCmdLine) []s
 		sh = []string{"/bin/sh", "-c"}
 	}
 	return append(slices.Clone(sh), strings.Join(c.CmdLine, " "))
-}
-
-// exposedPorts reads "80", "53/udp" or "8000-8002/tcp".
-func exposedPorts(s string) ([]string, error) {
-	ports, proto, _ := strings.Cut(s, "/")
-	proto = strings.ToLower(proto)
-	switch proto {
-	case "":
-		proto = "tcp"
-	case "tcp", "udp", "sctp":
-	default:
-		return nil, fmt.Errorf("port %q: unknown protocol %q", s, proto)
-	}
-	lo, hi, isRange := strings.Cut(ports, "-")
-	var first, last uint16
-	if _, err := fmt.Sscanf(lo, "%d", &first); err != nil || first == 0 || fmt.Sprint(first) != lo {
-		return nil, fmt.Errorf("port %q: not a port number", s)
-	}
-	last = first
-	if isRange {
-		if _, err := fmt.Sscanf(hi, "%d", &last); err != nil || last < first || fmt.Sprint(last) != hi {
-			return nil, fmt.Errorf("port %q: not a port range", s)
-		}
-	}
-	var out []string
-	for p := uint32(first); p <= uint32(last); p++ {
-		out = append(out, fmt.Sprintf("%d/%s", p, proto))
-	}
-	return out, nil
 }
 
 // checkSignal accepts a signal as docker does: a name with or without SIG,

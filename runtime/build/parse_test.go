@@ -10,6 +10,8 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
 	"github.com/moby/patternmatcher"
+
+	"github.com/berth-dev/berth/runtime/image"
 )
 
 func TestParseErrors(t *testing.T) {
@@ -142,7 +144,7 @@ func TestExposedPortsAndSignals(t *testing.T) {
 		"http":        "error",
 		"8000-8002/x": "error",
 	} {
-		got, err := exposedPorts(in)
+		got, err := image.ExposedPorts(in)
 		s := fmt.Sprint(got)
 		if err != nil {
 			s = "error"

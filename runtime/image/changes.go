@@ -78,7 +78,7 @@ func applyChange(cfg *v1.Config, change string) error {
 			return err
 		}
 		for _, w := range words {
-			ports, err := exposedPorts(w)
+			ports, err := ExposedPorts(w)
 			if err != nil {
 				return err
 			}
@@ -216,8 +216,9 @@ func unquote(s string) string {
 	return s
 }
 
-// exposedPorts reads "80", "53/udp" or "8000-8002/tcp".
-func exposedPorts(s string) ([]string, error) {
+// ExposedPorts reads an EXPOSE word, "80", "53/udp" or "8000-8002/tcp",
+// as the image config's keys: "80/tcp", "53/udp", "8000/tcp"….
+func ExposedPorts(s string) ([]string, error) {
 	ports, proto, _ := strings.Cut(s, "/")
 	proto = strings.ToLower(proto)
 	switch proto {

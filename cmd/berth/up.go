@@ -22,7 +22,7 @@ import (
 
 func (c *cli) upCommand() *cobra.Command {
 	var opts project.UpOptions
-	var detach, noPrefix, abort, wait, withTUI bool
+	var detach, noPrefix, abort, wait, withTUI, quietPull bool
 	var exitFrom string
 	var scale, attachTo, noAttach []string
 	var timeout, waitTimeout int
@@ -37,6 +37,7 @@ func (c *cli) upCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			c.transfers.quiet = quietPull
 			opts.Services = args
 			if opts.Scale, err = parseScale(scale); err != nil {
 				return err
@@ -109,6 +110,7 @@ func (c *cli) upCommand() *cobra.Command {
 	f.StringArrayVar(&attachTo, "attach", nil, "only follow the output of these services")
 	f.StringArrayVar(&noAttach, "no-attach", nil, "don't follow the output of these services")
 	f.IntVarP(&timeout, "timeout", "t", 10, "seconds to wait for a container to stop before killing it")
+	f.BoolVar(&quietPull, "quiet-pull", false, "pull without printing progress information")
 	f.BoolVar(&withTUI, "tui", false, "show the services and their live logs in a terminal UI; quitting it stops them")
 	f.BoolVar(&wait, "wait", false, "wait for the containers to be running and healthy (implies -d)")
 	f.IntVar(&waitTimeout, "wait-timeout", 0, "with --wait, give up after this many seconds (0: no limit)")

@@ -93,19 +93,11 @@ func (b *builder) copy(ctx context.Context, st *stage, r copyRequest, v *vertex)
 		extra = "content " + hex.EncodeToString(h.Sum(nil))
 	}
 	key := cacheKey(st.id, createdBy, extra)
-	if s, ok, err := b.cached(key); err != nil {
+	if ok, err := b.reuse(st, key, v); err != nil || ok {
 		return err
-	} else if ok {
-		st.set(s)
-		v.cached()
-		return nil
 	}
 
-	dirs, err := b.layerDirs(st)
-	if err != nil {
-		return err
-	}
-	image, err := newLayerView(dirs)
+	image, err := b.view(st)
 	if err != nil {
 		return err
 	}
@@ -203,12 +195,7 @@ func (b *builder) copyView(ctx context.Context, st *stage, from string, v *verte
 			return nil, "", err
 		}
 	}
-	dirs, err := b.layerDirs(src)
-	if err != nil {
-		return nil, "", err
-	}
-	view, err = newLayerView(dirs)
-	if err != nil {
+	if view, err = b.view(src); err != nil {
 		return nil, "", err
 	}
 	b.onClose(view.close)

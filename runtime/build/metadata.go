@@ -56,12 +56,8 @@ func (b *builder) dispatch(ctx context.Context, st *stage, cmd instructions.Comm
 		return err
 	}
 	key := cacheKey(st.id, createdBy, "")
-	if s, ok, err := b.cached(key); err != nil {
+	if ok, err := b.reuse(st, key, v); err != nil || ok {
 		return err
-	} else if ok {
-		st.set(s)
-		v.cached()
-		return nil
 	}
 	cf := st.cf.DeepCopy()
 	apply(cf)
@@ -218,20 +214,12 @@ func (b *builder) workdir(ctx context.Context, st *stage, c *instructions.Workdi
 	dir = path.Clean(dir)
 	createdBy := "WORKDIR " + dir
 	key := cacheKey(st.id, createdBy, "user "+st.cf.Config.User)
-	if s, ok, err := b.cached(key); err != nil {
+	if ok, err := b.reuse(st, key, v); err != nil || ok {
 		return err
-	} else if ok {
-		st.set(s)
-		v.cached()
-		return nil
 	}
 	cf := st.cf.DeepCopy()
 	cf.Config.WorkingDir = dir
-	layers, err := b.layerDirs(st)
-	if err != nil {
-		return err
-	}
-	image, err := newLayerView(layers)
+	image, err := b.view(st)
 	if err != nil {
 		return err
 	}

@@ -57,12 +57,8 @@ func (b *builder) run(ctx context.Context, st *stage, c *instructions.RunCommand
 		createdBy += " # network=none"
 	}
 	key := cacheKey(st.id, createdBy, "")
-	if s, ok, err := b.cached(key); err != nil {
+	if ok, err := b.reuse(st, key, v); err != nil || ok {
 		return err
-	} else if ok {
-		st.set(s)
-		v.cached()
-		return nil
 	}
 	layers, err := b.layerDirs(st)
 	if err != nil {
@@ -187,11 +183,7 @@ var mountStubs = []string{"etc/resolv.conf", "etc/hosts", "etc/hostname", "proc"
 // start made: the mount stubs, and then the directories left empty that the
 // layers below have alike (overlayfs copied them up only to add a stub).
 func (b *builder) cleanUpper(st *stage, upper string) error {
-	dirs, err := b.layerDirs(st)
-	if err != nil {
-		return err
-	}
-	lower, err := newLayerView(dirs)
+	lower, err := b.view(st)
 	if err != nil {
 		return err
 	}

@@ -251,6 +251,27 @@ func cacheKey(parent, createdBy, extra string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// reuse takes the step the cache holds for key as the stage's next, and
+// reports whether there was one.
+func (b *builder) reuse(st *stage, key string, v *vertex) (bool, error) {
+	s, ok, err := b.cached(key)
+	if err != nil || !ok {
+		return false, err
+	}
+	st.set(s)
+	v.cached()
+	return true, nil
+}
+
+// view is the stage's root so far, read-only, through its layers.
+func (b *builder) view(st *stage) (*fsView, error) {
+	dirs, err := b.layerDirs(st)
+	if err != nil {
+		return nil, err
+	}
+	return newLayerView(dirs)
+}
+
 // cached returns the step the cache holds for key, unless the build asks for
 // none.
 func (b *builder) cached(key string) (image.Step, bool, error) {

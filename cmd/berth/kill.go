@@ -24,22 +24,12 @@ func (c *cli) killCommand() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--signal %q: %w", signal, err)
 			}
-			e, cs, err := c.containers(cmd, args, false)
-			if err != nil {
-				return err
-			}
-			if len(cs) == 0 {
-				return errors.New("no running containers to kill")
-			}
-			var errs []error
-			for _, ct := range cs {
-				if err := e.Runtime().Kill(cmd.Context(), ct.Spec.Name, sig); err != nil && !errors.Is(err, runtime.ErrNotRunning) {
-					errs = append(errs, err)
-					continue
+			return c.eachRunning(cmd, args, "kill", "Killed", func(rt *runtime.Runtime, name string) error {
+				if err := rt.Kill(cmd.Context(), name, sig); err != nil && !errors.Is(err, runtime.ErrNotRunning) {
+					return err
 				}
-				fmt.Fprintf(c.stderr, " Container %s  Killed\n", ct.Spec.Name)
-			}
-			return errors.Join(errs...)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&signal, "signal", "s", "SIGKILL", "signal to send")

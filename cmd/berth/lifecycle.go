@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/berth-dev/berth/project"
+	"github.com/berth-dev/berth/runtime"
 )
 
 func (c *cli) startCommand() *cobra.Command {
@@ -116,4 +118,25 @@ func (c *cli) rmCommand() *cobra.Command {
 func (c *cli) interactive() bool {
 	f, ok := c.stdin.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// eachRunning applies fn to every live container of the services (all
+// when none is named), printing done for each, and joins the errors.
+func (c *cli) eachRunning(cmd *cobra.Command, services []string, what, done string, fn func(*runtime.Runtime, string) error) error {
+	e, cs, err := c.containers(cmd, services, false)
+	if err != nil {
+		return err
+	}
+	if len(cs) == 0 {
+		return fmt.Errorf("no running containers to %s", what)
+	}
+	var errs []error
+	for _, ct := range cs {
+		if err := fn(e.Runtime(), ct.Spec.Name); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		fmt.Fprintf(c.stderr, " Container %s  %s\n", ct.Spec.Name, done)
+	}
+	return errors.Join(errs...)
 }

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"errors"
-	"fmt"
-
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth/runtime"
@@ -31,25 +28,4 @@ func (c *cli) unpauseCommand() *cobra.Command {
 			})
 		},
 	}
-}
-
-// eachRunning applies fn to every live container of the services (all
-// when none is named), printing done for each, and joins the errors.
-func (c *cli) eachRunning(cmd *cobra.Command, services []string, what, done string, fn func(*runtime.Runtime, string) error) error {
-	e, cs, err := c.containers(cmd, services, false)
-	if err != nil {
-		return err
-	}
-	if len(cs) == 0 {
-		return fmt.Errorf("no running containers to %s", what)
-	}
-	var errs []error
-	for _, ct := range cs {
-		if err := fn(e.Runtime(), ct.Spec.Name); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		fmt.Fprintf(c.stderr, " Container %s  %s\n", ct.Spec.Name, done)
-	}
-	return errors.Join(errs...)
 }

@@ -88,6 +88,40 @@ type Spec struct {
 	// resolver inside NetNS with this configuration (see Roles.StartDNS);
 	// the runtime does not read it.
 	DNSServer json.RawMessage `json:"dnsServer,omitempty"`
+	// HoldPorts are the host ports published to this container: the
+	// monitor binds each one on the host for as long as the container runs,
+	// so that no other program can take a published port's address
+	// (connections never reach these sockets: nftables translates them
+	// first).
+	HoldPorts []HostPort `json:"holdPorts,omitempty"`
+
+	// Security is what the container's processes may ask of the kernel:
+	// capabilities, seccomp, devices, sysctls, rlimits (security.go).
+	Security Security `json:"security,omitzero"`
+	// Log is how the monitor keeps the container's output (logging).
+	Log LogConfig `json:"log,omitzero"`
+}
+
+// HostPort is one published address on the host.
+type HostPort struct {
+	Protocol string `json:"protocol"` // "tcp" or "udp"
+	// IP is the host address ("" or "0.0.0.0": every address).
+	IP   string `json:"ip,omitempty"`
+	Port uint16 `json:"port"`
+}
+
+// LogConfig is docker's logging driver and its options for one container.
+type LogConfig struct {
+	// Driver is "json-file", "local" or "none"; empty: berth's default
+	// ("local", docker's local driver limits: 100 MB in 5 files).
+	Driver string `json:"driver,omitempty"`
+	// MaxSize is the size in bytes past which the log file is rotated
+	// (0: the driver's default; < 0: never).
+	MaxSize int64 `json:"maxSize,omitempty"`
+	// MaxFile is how many files, the current one included, are kept.
+	MaxFile int `json:"maxFile,omitempty"`
+	// Compress gzips rotated files.
+	Compress *bool `json:"compress,omitempty"`
 }
 
 // newNetwork reports whether the container needs a network namespace of its

@@ -6,7 +6,7 @@ PKGS    := ./...
 # failure (see runtime/image/imagetest.NeedRoot).
 export BERTH_REQUIRE_ROOT ?= $(if $(CI),1,)
 
-.PHONY: all build test unit lint demo bench clean
+.PHONY: all build test unit lint fuzz demo bench clean
 
 all: build
 
@@ -22,6 +22,20 @@ lint:
 # with real containers (as root).
 test: lint
 	$(GO) test -race -count=1 -timeout 12m $(PKGS)
+	$(MAKE) fuzz
+
+# Native fuzz targets over what reads untrusted bytes (image layers and
+# archives, seccomp profiles, log and state files): each runs its checked-in
+# seeds, then FUZZTIME of new inputs. Go fuzzes one target per run.
+FUZZ := ./runtime/seccomp:FuzzLoadProfile ./runtime:FuzzReadLogs ./runtime:FuzzReadState \
+	./runtime/image:FuzzUnpack ./runtime/image:FuzzLoadArchive
+FUZZTIME ?= 10s
+fuzz:
+	@for f in $(FUZZ); do \
+		pkg=$${f%%:*}; name=$${f##*:}; \
+		echo "fuzz $$name ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
 
 # The shop sample, offline: build berth and the sample's image, bring the
 # stack up, order through its published port (frontend -> api -> store by

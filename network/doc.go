@@ -21,6 +21,9 @@
 //     masquerade, isolation between networks and between projects, no way
 //     out for internal networks, and published ports as DNAT rules — the
 //     kernel's fast path, no user-space copy. `down` deletes the table whole.
+//     Where the host's iptables FORWARD chain drops forwarded traffic
+//     (docker, ufw), each bridge also gets accept rules there
+//     (forward_linux.go), removed with the bridge.
 //   - Service names are answered by a DNS server inside each container's
 //     namespace (127.0.0.11, as docker), run by the container's monitor
 //     (StartContainerDNS, dns_container.go) with the handler of dns.go, which

@@ -76,7 +76,7 @@ import (
 // The forward chain's policy is accept, and an accept here does not stop a
 // drop in another table: a host whose firewall drops forwarded traffic
 // (ufw, firewalld, docker's FORWARD policy DROP) needs its own exception
-// for the berth bridges.
+// for the berth bridges: EnsureForward (forward_linux.go) adds them.
 
 // ErrInvalidRules is returned by Apply for a table, network or bridge
 // prefix that cannot become rules.

@@ -272,6 +272,16 @@ func (s *Store) networkNames() ([]string, error) {
 // no error. While containers hold leases on it, it refuses with
 // ErrNetworkInUse, naming them.
 func (s *Store) RemoveNetwork(name string) error {
+	return s.RemoveUnusedNetwork(name, func(Lease) bool { return true })
+}
+
+// RemoveUnusedNetwork is RemoveNetwork where only the leases that held
+// reports true for count: the others are leftovers (a container that a
+// killed `up` leased an address for but never created), which go with the
+// network. held is called with the store locked, so no lease can be taken
+// between its answer and the removal; it must not call the Store. Removing
+// writes nothing, so it works on a full disk.
+func (s *Store) RemoveUnusedNetwork(name string, held func(Lease) bool) error {
 	if err := ipamCheckName(name); err != nil {
 		return err
 	}
@@ -289,13 +299,15 @@ func (s *Store) RemoveNetwork(name string) error {
 		if err != nil {
 			return err
 		}
-		if len(leases) > 0 {
-			held := make([]string, len(leases))
-			for i, l := range leases {
-				held[i] = fmt.Sprintf("%q", l.Container)
+		var attached []string
+		for _, l := range leases {
+			if held(l) {
+				attached = append(attached, fmt.Sprintf("%q", l.Container))
 			}
+		}
+		if len(attached) > 0 {
 			return ipamErrorf(ErrNetworkInUse, "network %q: remove: containers still attached: %s; stop or remove them first",
-				name, strings.Join(held, ", "))
+				name, strings.Join(attached, ", "))
 		}
 		// network.json first: once it is gone, the network is.
 		if err := os.Remove(filepath.Join(dir, ipamNetworkFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -78,6 +78,14 @@ func (e *Engine) startContainer(ctx context.Context, name string) error {
 }
 
 func (e *Engine) stopContainer(ctx context.Context, c *runtime.Container, timeout *time.Duration) error {
+	if c.State.Status == runtime.Dead {
+		// Its records are broken: what it runs is unknown. The runtime
+		// stops it through a monitor that still answers, if there is one.
+		if err := e.runtime.Stop(ctx, c.Spec.Name, stopTimeout(timeout)); err != nil {
+			return fmt.Errorf("stop container %s: %w", c.Spec.Name, err)
+		}
+		return nil
+	}
 	if !live(c) {
 		return nil
 	}
@@ -87,6 +95,12 @@ func (e *Engine) stopContainer(ctx context.Context, c *runtime.Container, timeou
 	}
 	e.emit(Stopped, containerObject(c.Spec.Name), "")
 	return nil
+}
+
+// deadWarning tells of a dead container (one whose records are broken)
+// what is wrong and what removes it.
+func deadWarning(c *runtime.Container) string {
+	return fmt.Sprintf("container %s is dead (%s): what it runs is unknown; berth down or berth rm -f removes it", c.Spec.Name, c.State.Error)
 }
 
 // stopByName stops a container by name, if it exists and is up.

@@ -113,6 +113,15 @@ func containerSpec(in specInput) (runtime.Spec, error) {
 	if spec.Healthcheck, err = serviceHealthcheck(s, cfg); err != nil {
 		return runtime.Spec{}, err
 	}
+	if spec.Log, err = logConfig(s); err != nil {
+		return runtime.Spec{}, err
+	}
+	if spec.Security, _, err = serviceSecurity(in.Project, s, detectLSM()); err != nil {
+		return runtime.Spec{}, err
+	}
+	if err := spec.Security.Validate(s.NetworkMode == "host"); err != nil {
+		return runtime.Spec{}, err
+	}
 	mounts, err := containerMounts(s, in.Volumes, in.Anonymous)
 	if err != nil {
 		return runtime.Spec{}, err

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -195,7 +196,7 @@ func (e *Engine) projectContainers(name string) ([]*runtime.Container, error) {
 	}
 	var out []*runtime.Container
 	for _, c := range all {
-		if c.Spec.Labels[LabelProject] == name {
+		if c.Spec.Labels[LabelProject] == name || adoptDead(c, name) {
 			out = append(out, c)
 		}
 	}
@@ -207,6 +208,31 @@ func (e *Engine) projectContainers(name string) ([]*runtime.Container, error) {
 		return containerNumber(out[i]) < containerNumber(out[j])
 	})
 	return out, nil
+}
+
+// adoptDead claims for project name a dead container whose labels are
+// lost (its config.json and the runtime's copy of its labels both
+// unreadable, as a crash of the host mid-write can leave them), by the name
+// compose gives containers, PROJECT-SERVICE-N, and fills in the labels that
+// name tells, so that ps shows it and down removes it with its service.
+// That is all there is to go by: a container_name is not recognised, and
+// as project names may hold dashes, PROJECT-SERVICE-N of project "a" is
+// also a SERVICE-N of project "a-PROJECT…"; either may then remove it, and
+// it is broken already.
+func adoptDead(c *runtime.Container, name string) bool {
+	if c.State.Status != runtime.Dead || len(c.Spec.Labels) > 0 {
+		return false
+	}
+	rest, ok := strings.CutPrefix(c.Spec.Name, name+"-")
+	i := strings.LastIndexByte(rest, '-')
+	if !ok || i <= 0 {
+		return false
+	}
+	if n, err := strconv.Atoi(rest[i+1:]); err != nil || n < 1 {
+		return false
+	}
+	c.Spec.Labels = map[string]string{LabelProject: name, LabelService: rest[:i], LabelNumber: rest[i+1:]}
+	return true
 }
 
 // live reports whether a container runs, is between two runs of its

@@ -23,8 +23,12 @@ type DownOptions struct {
 }
 
 // Down stops and removes the project's containers, dependents before their
-// dependencies. p may be nil when no compose file is at hand (`down -p
+// dependencies, then its networks, its nftables table and (with Volumes)
+// its volumes. p may be nil when no compose file is at hand (`down -p
 // NAME`): then every container of the project goes, in reverse name order.
+//
+// It goes on to the end whatever fails (teardown.go): the error lists what
+// is left; what could only not be recorded (a full disk) is warned of.
 func (e *Engine) Down(ctx context.Context, name string, p *types.Project, opts DownOptions) error {
 	unlock, err := e.lockProject(name)
 	if err != nil {
@@ -34,6 +38,12 @@ func (e *Engine) Down(ctx context.Context, name string, p *types.Project, opts D
 	cs, err := e.projectContainers(name)
 	if err != nil {
 		return err
+	}
+	var graph *Graph
+	if p != nil {
+		if graph, err = NewGraph(p); err != nil {
+			return inFile(p, err)
+		}
 	}
 	byService := map[string][]*runtime.Container{}
 	var orphaned []*runtime.Container
@@ -47,11 +57,10 @@ func (e *Engine) Down(ctx context.Context, name string, p *types.Project, opts D
 		}
 		byService[svc] = append(byService[svc], c)
 	}
+	td := &teardown{}
 	if len(orphaned) > 0 {
 		if opts.RemoveOrphans {
-			if err := e.removeAll(ctx, orphaned, opts.Timeout); err != nil {
-				return err
-			}
+			e.takeDownAll(ctx, orphaned, opts.Timeout, td)
 		} else {
 			var names []string
 			for _, c := range orphaned {
@@ -60,38 +69,34 @@ func (e *Engine) Down(ctx context.Context, name string, p *types.Project, opts D
 			e.warn(fmt.Sprintf("Found orphan containers (%s) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.", strings.Join(names, ", ")))
 		}
 	}
-	if p != nil {
-		graph, err := NewGraph(p)
-		if err != nil {
-			return inFile(p, err)
-		}
-		if err := graph.Walk(ctx, Reverse, parallelism, func(ctx context.Context, svc string) error {
-			return e.removeAll(ctx, byService[svc], opts.Timeout)
-		}); err != nil {
-			return err
-		}
+	if graph != nil {
+		// A service whose container cannot be removed does not keep its
+		// dependencies: down removes what it can.
+		td.fail(graph.Walk(ctx, Reverse, parallelism, func(ctx context.Context, svc string) error {
+			e.takeDownAll(ctx, byService[svc], opts.Timeout, td)
+			return nil
+		}))
 	} else {
 		var rest []*runtime.Container
 		for _, list := range byService {
 			rest = append(rest, list...)
 		}
 		sort.Slice(rest, func(i, j int) bool { return rest[i].Spec.Name > rest[j].Spec.Name })
-		if err := e.removeAll(ctx, rest, opts.Timeout); err != nil {
-			return err
-		}
+		e.takeDownAll(ctx, rest, opts.Timeout, td)
 	}
 	// The project's networks go once no container uses them (an external
-	// network is another project's), and its table with them.
-	if err := e.removeNetworks(name, nil); err != nil {
-		return err
+	// network is another project's), and its table with them; the
+	// addresses its containers held on networks that stay are given back.
+	td.fail(e.removeNetworks(name, nil))
+	if p != nil {
+		e.removeLostBridges(p, td)
 	}
-	if err := e.applyRules(name); err != nil {
-		return err
-	}
+	e.releaseLeft(name, td)
+	td.fail(e.applyRules(name))
 	if opts.Volumes {
-		return e.removeVolumes(name, p)
+		td.fail(e.removeVolumes(name, p))
 	}
-	return nil
+	return e.reportTeardown(td)
 }
 
 // removeVolumes removes the project's volumes: the named ones its file
@@ -185,6 +190,9 @@ func (e *Engine) stopServices(ctx context.Context, p *types.Project, services []
 	return graph.Walk(ctx, Reverse, parallelism, func(ctx context.Context, svc string) error {
 		var errs []error
 		for _, c := range byService[svc] {
+			if c.State.Status == runtime.Dead {
+				e.warn(deadWarning(c))
+			}
 			errs = append(errs, e.stopContainer(ctx, c, timeout))
 		}
 		return errors.Join(errs...)

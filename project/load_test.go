@@ -438,7 +438,7 @@ services:
   web:
     image: nginx
     ports: ["8080:80"]
-    privileged: true
+    tty: true
     networks: [front]
 networks:
   front: {}
@@ -446,7 +446,7 @@ x-common: &common
   foo: bar
 `})
 	_, warnings := mustLoad(t, LoadOptions{WorkingDir: dir})
-	want := []string{"compose.yaml: berth does not support yet (ignored): services.web.privileged"}
+	want := []string{"compose.yaml: berth does not support yet (ignored): services.web.tty"}
 	if !slices.Equal(warnings, want) {
 		t.Errorf("warnings = %q\nwant       %q", warnings, want)
 	}
@@ -515,5 +515,35 @@ services:
 	want := []string{"admin", "cache", "db", "api", "web"}
 	if got := ServiceNames(p); !slices.Equal(got, want) {
 		t.Errorf("ServiceNames = %v, want %v", got, want)
+	}
+}
+
+// TestCheckServicesRefusesWhatBerthCannotHonour: a key that decides what
+// a container is shut off from is honoured or refused before anything is
+// made, never a warning; loading alone (ps, down, config) accepts the file.
+func TestCheckServicesRefusesWhatBerthCannotHonour(t *testing.T) {
+	for _, tc := range []struct{ key, want string }{
+		{"pid: host", `compose.yaml: service "web": pid: not supported by berth yet`},
+		{"ipc: host", `compose.yaml: service "web": ipc: not supported by berth yet`},
+		{"cap_add: [NET_FLY]", `compose.yaml: service "web": cap_add: unknown capability: "NET_FLY"`},
+		{`security_opt: ["seccomp=nope.json"]`, `compose.yaml: service "web": security_opt: opening seccomp profile (nope.json) failed`},
+		{`security_opt: ["no-new-privileges:maybe"]`, `compose.yaml: service "web": security_opt: invalid option "no-new-privileges:maybe"`},
+		{"sysctls: [vm.swappiness=1]", `compose.yaml: service "web": sysctls.vm.swappiness: sysctl "vm.swappiness" is not allowed`},
+		{"userns_mode: keep-id", `compose.yaml: service "web": userns_mode: "keep-id" is not supported`},
+		{"logging: {driver: syslog}", `compose.yaml: service "web": logging.driver: "syslog" is not supported`},
+	} {
+		dir := writeTree(t, t.TempDir(), map[string]string{"compose.yaml": "services:\n  web:\n    image: nginx\n    " + tc.key + "\n  other:\n    image: nginx\n"})
+		p, _, err := Load(context.Background(), LoadOptions{WorkingDir: dir})
+		if err != nil {
+			t.Fatalf("%s: load: %v", tc.key, err)
+		}
+		var e Engine
+		if err := e.checkServices(p, []string{"other"}); err != nil {
+			t.Errorf("%s: a service not asked for was checked: %v", tc.key, err)
+		}
+		err = e.checkServices(p, nil)
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want %q…", tc.key, err, tc.want)
+		}
 	}
 }

@@ -17,6 +17,9 @@ type LogOptions struct {
 	Follow bool
 	// Since drops the lines written before it (zero: none dropped).
 	Since time.Time
+	// WarnUnreadable warns, as `docker compose logs` does, of each
+	// container whose logging driver keeps nothing to read (none).
+	WarnUnreadable bool
 }
 
 // LogFunc receives one log line of container c. e.Text is only valid during
@@ -28,6 +31,9 @@ type LogFunc func(c *runtime.Container, e runtime.LogEntry) error
 // lines arrive as they are written, until ctx ends or every container has
 // stopped and its log is read to the end.
 func (e *Engine) Logs(ctx context.Context, cs []*runtime.Container, opts LogOptions, fn LogFunc) error {
+	if opts.WarnUnreadable {
+		e.warnUnreadableLogs(cs)
+	}
 	ropts := runtime.LogOptions{Tail: opts.Tail, Follow: opts.Follow, Since: opts.Since}
 	if len(cs) == 1 {
 		c := cs[0]

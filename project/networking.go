@@ -100,6 +100,11 @@ func (e *Engine) ensureNetworks(p *types.Project, nets map[string]projectNetwork
 		if err := network.SetRouteLocalnet(rec.Bridge); err != nil {
 			return nil, created, fmt.Errorf("networks.%s: %w", key, err)
 		}
+		// Where the host's iptables FORWARD chain drops forwarded traffic
+		// (docker's policy, ufw), berth's own table cannot let it through.
+		if err := network.EnsureForward(rec.Bridge); err != nil {
+			e.warn(fmt.Sprintf("networks.%s: %v: its containers may not reach beyond their bridge", key, err))
+		}
 		out[key] = rec
 	}
 	if len(out) > 0 {
@@ -186,6 +191,7 @@ func (e *Engine) containerNetwork(spec *runtime.Spec, p *types.Project, service 
 			}
 		}
 		ports = append(ports, port.label())
+		spec.HoldPorts = append(spec.HoldPorts, port.hostPort())
 	}
 	if len(ports) > 0 {
 		spec.Labels[labelPorts] = strings.Join(ports, ",")
@@ -214,6 +220,18 @@ func (p portSpec) label() string {
 		host = p.HostIP.String()
 	}
 	return fmt.Sprintf("%s:%s:%d:%d", p.Protocol, host, p.HostPort, p.ContainerPort)
+}
+
+// hostPort is the host side of p, which the container's monitor holds (a
+// socket bound to it) for as long as the container runs, so that no other
+// program can take it while its DNAT rule sends its traffic to the
+// container.
+func (p portSpec) hostPort() runtime.HostPort {
+	hp := runtime.HostPort{Protocol: p.Protocol, Port: p.HostPort}
+	if p.HostIP.IsValid() {
+		hp.IP = p.HostIP.String()
+	}
+	return hp
 }
 
 // containerPorts reads a container's published ports back.
@@ -289,7 +307,12 @@ func freePort(p portSpec) (uint16, error) {
 }
 
 // checkPortFree fails when a program of the host holds the port: the DNAT
-// rule would take its traffic away from it.
+// rule would take its traffic away from it. It is checked before a
+// container that is not running starts, to fail early with the port named
+// for the user; the monitor's bind (Spec.HoldPorts) is what settles it. A
+// running container's monitor holds its ports, so another project's
+// container counts as a program here; the container's own ports are free,
+// as its monitor released them before its exit was recorded.
 func checkPortFree(p portSpec) error {
 	host := "0.0.0.0"
 	if p.HostIP.IsValid() {
@@ -403,29 +426,34 @@ func (e *Engine) releaseContainer(name string) error {
 }
 
 // removeNetworks removes the project's networks that no container uses any
-// more: their bridges and records. Networks other projects still use stay.
+// more: their records, bridges and host FORWARD rules. Networks other
+// projects still use stay; a lease of a container that does not exist
+// (leaseHeld) keeps none. The record goes first, under the store's lock
+// and only if no lease holds it, so that no container can lease an
+// address on a bridge about to go; removing writes nothing.
 func (e *Engine) removeNetworks(project string, only []string) error {
 	nets, err := e.networks.Networks()
 	if err != nil {
 		return err
 	}
+	held := e.leaseHeld(project)
 	var errs []error
 	for _, n := range nets {
 		if n.Project != project || (only != nil && !slices.Contains(only, n.Name)) {
 			continue
 		}
 		leases, err := e.networks.Leases(n.Name)
-		if err != nil || len(leases) > 0 {
+		if err != nil || slices.ContainsFunc(leases, held) {
 			continue
 		}
 		obj := fmt.Sprintf("Network %s", n.Name)
 		e.emit(Removing, obj, "")
-		if err := network.DeleteBridge(n.Bridge); err != nil {
+		if err := e.networks.RemoveUnusedNetwork(n.Name, held); err != nil && !errors.Is(err, network.ErrNetworkNotFound) {
 			errs = append(errs, err)
 			continue
 		}
-		if err := e.networks.RemoveNetwork(n.Name); err != nil && !errors.Is(err, network.ErrNetworkNotFound) {
-			errs = append(errs, err)
+		if err := e.removeBridge(n.Bridge); err != nil {
+			errs = append(errs, fmt.Errorf("network %s: %w", n.Name, err))
 			continue
 		}
 		e.emit(Removed, obj, "")

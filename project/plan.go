@@ -120,6 +120,10 @@ func plan(desired []desiredService, observed []observedContainer, opts planOptio
 				actions = append(actions, Action{Kind: ActCreate, Service: d.Name, Number: n})
 			case opts.ForceRecreate:
 				actions = append(actions, Action{Kind: ActRecreate, Service: d.Name, Number: n, Container: c.Name, Why: "forced"})
+			case c.Status == runtime.Dead:
+				// Its records are broken: it can only be removed, and the
+				// service needs a container all the same.
+				actions = append(actions, Action{Kind: ActRecreate, Service: d.Name, Number: n, Container: c.Name, Why: "dead"})
 			case c.Hash != d.Hash && !opts.NoRecreate:
 				actions = append(actions, Action{Kind: ActRecreate, Service: d.Name, Number: n, Container: c.Name, Why: "config changed"})
 			case c.ImageID != d.ImageID && c.ImageID != "" && d.ImageID != "" && !opts.NoRecreate:

@@ -33,6 +33,12 @@ func TestPlan(t *testing.T) {
 			want:     "start web-1 p-web-1 (exited)\n",
 		},
 		{
+			name:     "dead (broken records) is recreated",
+			desired:  []desiredService{web},
+			observed: []observedContainer{{Name: "p-web-1", Service: "web", Number: 1, Hash: "h1", Status: runtime.Dead}},
+			want:     "recreate web-1 p-web-1 (dead)\n",
+		},
+		{
 			name:     "changed config is recreated",
 			desired:  []desiredService{web},
 			observed: []observedContainer{{Name: "p-web-1", Service: "web", Number: 1, Hash: "old", Status: runtime.Running}},
@@ -95,13 +101,13 @@ func TestPlan(t *testing.T) {
 			want:     "create web-1\nremove old-1 p-old-1 (orphan)\n",
 		},
 		{
-			name:    "dead and created containers are started again",
+			name:    "dead containers are recreated, created ones started",
 			desired: []desiredService{{Name: "web", Scale: 2, Hash: "h1"}},
 			observed: []observedContainer{
 				{Name: "p-web-1", Service: "web", Number: 1, Hash: "h1", Status: runtime.Dead},
 				{Name: "p-web-2", Service: "web", Number: 2, Hash: "h1", Status: runtime.Created},
 			},
-			want: "start web-1 p-web-1 (dead)\nstart web-2 p-web-2 (created)\n",
+			want: "recreate web-1 p-web-1 (dead)\nstart web-2 p-web-2 (created)\n",
 		},
 		{
 			name:     "a paused container is kept",

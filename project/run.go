@@ -32,6 +32,8 @@ type RunOptions struct {
 	// UpOptions.Build, for the service and its dependencies.
 	Pull  string
 	Build bool
+	// CapAdd and CapDrop add to the service's cap_add and cap_drop.
+	CapAdd, CapDrop []string
 }
 
 // Run creates and starts a one-off container of a service (its dependencies
@@ -41,6 +43,9 @@ func (e *Engine) Run(ctx context.Context, p *types.Project, opts RunOptions) (st
 	s, ok := p.Services[opts.Service]
 	if !ok {
 		return "", fmt.Errorf("%w: %s", ErrNoSuchService, opts.Service)
+	}
+	if err := e.checkServices(p, []string{opts.Service}); err != nil {
+		return "", err
 	}
 	if err := e.ensureImages(ctx, p, []string{opts.Service}, imageFlags{Pull: opts.Pull, Build: opts.Build}); err != nil {
 		return "", err
@@ -91,6 +96,8 @@ func (e *Engine) Run(ctx context.Context, p *types.Project, opts RunOptions) (st
 			s.Environment[k] = v
 		}
 	}
+	s.CapAdd = append(slices.Clone(s.CapAdd), opts.CapAdd...)
+	s.CapDrop = append(slices.Clone(s.CapDrop), opts.CapDrop...)
 	if !opts.ServicePorts {
 		s.Ports = nil
 	}

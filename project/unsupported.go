@@ -3,6 +3,7 @@ package project
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -57,6 +58,20 @@ var supportedPaths = map[string]supportRule{
 	"services.*.extra_hosts":       {rule: ruleWhole},
 	"services.*.scale":             {rule: ruleWhole},
 	"services.*.pull_policy":       {rule: ruleWhole},
+
+	// security, honoured by the runtime or refused when loading
+	// (security.go)
+	"services.*.cap_add":             {rule: ruleWhole},
+	"services.*.cap_drop":            {rule: ruleWhole},
+	"services.*.privileged":          {rule: ruleWhole},
+	"services.*.security_opt":        {rule: ruleWhole},
+	"services.*.devices":             {rule: ruleWhole},
+	"services.*.device_cgroup_rules": {rule: ruleWhole},
+	"services.*.group_add":           {rule: ruleWhole},
+	"services.*.sysctls":             {rule: ruleWhole},
+	"services.*.ulimits":             {rule: ruleWhole},
+	"services.*.oom_score_adj":       {rule: ruleWhole},
+	"services.*.userns_mode":         {rule: ruleWhole},
 
 	// builds, by runtime/build
 	"services.*.build":                   {rule: ruleKeys},
@@ -126,6 +141,15 @@ var supportedPaths = map[string]supportRule{
 	"services.*.ports.*.protocol":        {rule: ruleValue, allow: allowOneOf("tcp", "udp")},
 	"services.*.ports.*.mode":            {rule: ruleValue, allow: allowOneOf("ingress", "host")},
 	"services.*.expose":                  {rule: ruleWhole},
+
+	// logging: berth's own log files with docker's limits; the driver and
+	// the options' values are checked by logConfig, with one error
+	"services.*.logging":                  {rule: ruleKeys},
+	"services.*.logging.driver":           {rule: ruleWhole},
+	"services.*.logging.options":          {rule: ruleKeys},
+	"services.*.logging.options.max-size": {rule: ruleWhole},
+	"services.*.logging.options.max-file": {rule: ruleWhole},
+	"services.*.logging.options.compress": {rule: ruleWhole},
 
 	"services.*.volumes":                         {rule: ruleKeys},
 	"services.*.volumes.*":                       {rule: ruleKeys},
@@ -277,4 +301,28 @@ func unsetJSON(v any) bool {
 		return len(v) == 0
 	}
 	return false
+}
+
+// isolationKeys are service keys that decide what a container is shut off
+// from: ignoring one would give a container other than the one asked for,
+// so one berth does not implement is an error, not a warning.
+var isolationKeys = []string{
+	"pid", "ipc", "uts", "cgroup", "cgroup_parent", "isolation", "runtime",
+	"storage_opt", "credential_spec", "oom_kill_disable",
+}
+
+// refuseUnsupportedSecurity returns an error for the first unsupported key
+// (as Unsupported shows them) that is an isolation key.
+func refuseUnsupportedSecurity(keys []string) error {
+	for _, k := range keys {
+		parts := strings.SplitN(k, ".", 4)
+		if len(parts) < 3 || parts[0] != "services" {
+			continue
+		}
+		field, _, _ := strings.Cut(parts[2], "[")
+		if slices.Contains(isolationKeys, field) {
+			return fmt.Errorf("service %q: %s: not supported by berth yet, and ignoring it would change what the container is isolated from", parts[1], strings.Join(parts[2:], "."))
+		}
+	}
+	return nil
 }

@@ -115,9 +115,8 @@ services:
     network_mode: none
 `,
 			want: []string{
-				"services.web.cap_add", "services.web.deploy.placement",
+				"services.web.deploy.placement",
 				"services.web.init",
-				"services.web.privileged",
 				"services.web.tty",
 			},
 		},

@@ -50,6 +50,9 @@ type UpOptions struct {
 // condition: what ran stays, for its logs), so the project is never left
 // half-made by this call.
 func (e *Engine) Up(ctx context.Context, p *types.Project, opts UpOptions) (err error) {
+	if err := e.checkServices(p, upChecked(p, opts)); err != nil {
+		return err
+	}
 	// Images first, outside the project's lock: a pull or a build takes
 	// its time and touches only the image store. A failed build creates
 	// no container.
@@ -447,4 +450,22 @@ func (e *Engine) anonymousVolume(project, service string, number, index int) (vo
 		return volumeMount{}, err
 	}
 	return volumeMount{Path: vol.Path, Created: created}, nil
+}
+
+// upChecked are the services an up with opts may create containers of: the
+// ones named and, unless NoDeps, what they depend on (all when none is
+// named). A graph error is left to Up to report.
+func upChecked(p *types.Project, opts UpOptions) []string {
+	if len(opts.Services) == 0 || opts.NoDeps {
+		return opts.Services
+	}
+	graph, err := NewGraph(p)
+	if err != nil {
+		return opts.Services
+	}
+	deps, err := graph.WithDependencies(opts.Services)
+	if err != nil {
+		return opts.Services
+	}
+	return deps
 }

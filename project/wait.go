@@ -47,7 +47,7 @@ func readiness(c *runtime.Container, cond condition) (bool, error) {
 			return true, nil
 		}
 		if st.Status == runtime.Dead {
-			return false, fmt.Errorf("%s is dead: its monitor is gone", name)
+			return false, fmt.Errorf("%s is dead: %s", name, st.Error)
 		}
 		return false, fmt.Errorf("%s exited with code %d", name, st.ExitCode)
 	case runtime.Created:

@@ -59,10 +59,16 @@ type containerCgroup struct {
 	v2   *cgroup2.Manager
 }
 
-// createCgroup creates the container's cgroup with the limits res, or takes
-// over an existing one of that name and sets them there.
-func createCgroup(name string, res Resources) (*containerCgroup, error) {
-	return detectCgroupHost().create(name, res)
+// createCgroup creates the container's cgroup with the limits res and the
+// device rules of sec (docker's allowlist, its devices and
+// device_cgroup_rules), or takes over an existing one of that name and sets
+// them there.
+func createCgroup(name string, res Resources, sec Security) (*containerCgroup, error) {
+	devices, err := deviceRules(sec)
+	if err != nil {
+		return nil, err
+	}
+	return detectCgroupHost().create(name, res, devices...)
 }
 
 // loadCgroup opens the container's cgroup; nil without error when it does
@@ -77,14 +83,17 @@ func cgroupPaths(name string) []string {
 	return detectCgroupHost().paths(name)
 }
 
-func (h cgroupHost) create(name string, res Resources) (cg *containerCgroup, err error) {
+// create makes the cgroup, with the device rules devices in place of any it
+// had; with none, device access stays as the kernel or a taken-over cgroup
+// has it (tests only: createCgroup always has rules).
+func (h cgroupHost) create(name string, res Resources, devices ...specs.LinuxDeviceCgroup) (cg *containerCgroup, err error) {
 	if err := res.validate(); err != nil {
 		return nil, fmt.Errorf("create cgroup %s: %w", h.group(name), err)
 	}
 	unlock := lockCgroupParent()
 	defer unlock()
 	for range 3 {
-		if cg, err = h.createOnce(name, res); err == nil || !errors.Is(err, os.ErrNotExist) {
+		if cg, err = h.createOnce(name, res, devices); err == nil || !errors.Is(err, os.ErrNotExist) {
 			break
 		}
 	}
@@ -117,7 +126,7 @@ func lockCgroupParent() (unlock func()) {
 	return func() { f.Close() }
 }
 
-func (h cgroupHost) createOnce(name string, res Resources) (*containerCgroup, error) {
+func (h cgroupHost) createOnce(name string, res Resources, devices []specs.LinuxDeviceCgroup) (*containerCgroup, error) {
 	// An empty cgroup of that name, left by an earlier run, goes first:
 	// none of its limits may outlive the spec that set them. One that
 	// still has processes (EBUSY) is taken over.
@@ -148,6 +157,12 @@ func (h cgroupHost) createOnce(name string, res Resources) (*containerCgroup, er
 	if err := cg.setResources(res); err != nil {
 		h.undoCreate(name)
 		return nil, fmt.Errorf("create cgroup %s: %w", h.group(name), err)
+	}
+	if len(devices) > 0 {
+		if err := cg.setDevices(devices); err != nil {
+			h.undoCreate(name)
+			return nil, fmt.Errorf("create cgroup %s: %w", h.group(name), err)
+		}
 	}
 	return cg, nil
 }
@@ -454,12 +469,20 @@ func (c *containerCgroup) killAll(ctx context.Context) error {
 // delete removes the cgroup; it must be empty. Already gone is success.
 func (c *containerCgroup) delete() error {
 	var err error
-	if c.v2 != nil {
-		err = c.v2.Delete()
-	} else {
-		err = c.v1.Delete()
+	// ENODEV: another process (the container's monitor, a down) removed
+	// one hierarchy's folder while containerd's delete read a file of it,
+	// and the delete stopped there: again, that folder is simply gone.
+	for range 3 {
+		if c.v2 != nil {
+			err = c.v2.Delete()
+		} else {
+			err = c.v1.Delete()
+		}
+		if !errors.Is(err, unix.ENODEV) {
+			break
+		}
 	}
-	if err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, cgroup1.ErrCgroupDeleted) {
+	if err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, cgroup1.ErrCgroupDeleted) && !errors.Is(err, unix.ENODEV) {
 		return fmt.Errorf("delete cgroup %s: %w", c.host.group(c.name), err)
 	}
 	c.host.removeParent(c.name)

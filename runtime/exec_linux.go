@@ -57,9 +57,15 @@ type ExecOptions struct {
 	// User and Cwd replace the container's when set.
 	User string
 	Cwd  string
-	// Stdin, Stdout and Stderr are the process's, as they are (nil:
-	// /dev/null).
+	// Stdin, Stdout and Stderr are the process's (nil: /dev/null). Only an
+	// anonymous pipe is handed to the process as it is: any other file (the
+	// caller's terminal, a file it redirected to, a socket) would let the
+	// container read, truncate or chmod a host file, so berth gives the
+	// process a pipe of its own and copies (stdio.go).
 	Stdin, Stdout, Stderr *os.File
+	// Privileged gives the process every capability (exec --privileged);
+	// it keeps the container's seccomp filter and devices.
+	Privileged bool
 	// Detach lets the process run on when the caller goes; otherwise it is
 	// killed with the caller (or by ExecProcess.Kill).
 	Detach bool
@@ -74,14 +80,16 @@ type ExecOptions struct {
 // enterRequest is what `berth enter` reads on fd 3.
 type enterRequest struct {
 	Cgroups []string `json:"cgroups"`
-	Args    []string `json:"args"`
-	Env     []string `json:"env"`
-	User    string   `json:"user,omitempty"`
-	Cwd     string   `json:"cwd,omitempty"`
-	TTY     bool     `json:"tty,omitempty"`
-	Detach  bool     `json:"detach,omitempty"`
-	Rows    uint16   `json:"rows,omitempty"`
-	Cols    uint16   `json:"cols,omitempty"`
+	// Security is the container's, with exec's own --privileged.
+	Security Security `json:"security,omitzero"`
+	Args     []string `json:"args"`
+	Env      []string `json:"env"`
+	User     string   `json:"user,omitempty"`
+	Cwd      string   `json:"cwd,omitempty"`
+	TTY      bool     `json:"tty,omitempty"`
+	Detach   bool     `json:"detach,omitempty"`
+	Rows     uint16   `json:"rows,omitempty"`
+	Cols     uint16   `json:"cols,omitempty"`
 }
 
 // enterReply is the helper's one report: the command's PID, as the host
@@ -107,6 +115,8 @@ type ExecProcess struct {
 	Console *os.File
 	// sync is the socket to the helper: closing it kills the process.
 	sync *os.File
+	// stdio copies what the process reads and writes (stdio.go).
+	stdio *stdio
 }
 
 // Exec starts opts.Args in the running container name, in its namespaces
@@ -157,6 +167,12 @@ func startEnter(exe string, spec Spec, pidfd *os.File, opts ExecOptions) (*ExecP
 		Detach:  opts.Detach,
 		Rows:    opts.ConsoleSize.Row,
 		Cols:    opts.ConsoleSize.Col,
+		// The container's confinement, whatever the exec asks: only the
+		// capabilities may grow, by --privileged, as docker's.
+		Security: spec.Security,
+	}
+	if opts.Privileged {
+		req.Security.CapAdd = []string{"ALL"}
 	}
 	if opts.User != "" {
 		req.User = opts.User
@@ -194,19 +210,17 @@ func startEnter(exe string, spec Spec, pidfd *os.File, opts ExecOptions) (*ExecP
 		// the TTY the command gets as its controlling terminal).
 		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
 	}
-	if opts.Stdin != nil {
-		cmd.Stdin = opts.Stdin
+	stdio, err := newStdio(opts.Stdin, opts.Stdout, opts.Stderr)
+	if err != nil {
+		return nil, fmt.Errorf("exec: %w", err)
 	}
-	if opts.Stdout != nil {
-		cmd.Stdout = opts.Stdout
-	}
-	if opts.Stderr != nil {
-		cmd.Stderr = opts.Stderr
-	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio.files()
 	if err := cmd.Start(); err != nil {
+		stdio.close()
 		return nil, fmt.Errorf("exec: start berth enter: %w", err)
 	}
 	child.Close()
+	stdio.started()
 	reply, console, err := func() (enterReply, *os.File, error) {
 		if err := json.NewEncoder(parent).Encode(req); err != nil {
 			return enterReply{}, nil, err
@@ -226,12 +240,13 @@ func startEnter(exe string, spec Spec, pidfd *os.File, opts ExecOptions) (*ExecP
 		}
 		cmd.Process.Kill()
 		cmd.Wait()
+		stdio.close()
 		return nil, err
 	}
 	// The helper keeps the command for as long as this end stays open.
 	sync := parent
 	parent = nil
-	return &ExecProcess{Pid: reply.Pid, Console: console, helper: cmd, sync: sync}, nil
+	return &ExecProcess{Pid: reply.Pid, Console: console, helper: cmd, sync: sync, stdio: stdio}, nil
 }
 
 // readEnterReply reads the helper's reply line, and the terminal's master
@@ -291,6 +306,7 @@ func (p *ExecProcess) Kill() error { return p.sync.Close() }
 func (p *ExecProcess) Wait() (int, error) {
 	err := p.helper.Wait()
 	p.sync.Close()
+	p.stdio.close()
 	code, err := exitCode(p.helper.ProcessState, err)
 	if err != nil {
 		return code, fmt.Errorf("exec: %w", err)
@@ -421,6 +437,16 @@ func enterContainer(req *enterRequest) (cmd *exec.Cmd, console *os.File, err err
 			return nil, nil, fmt.Errorf("join the container's cgroup: %w", err)
 		}
 	}
+	// The container's limits, as runc gives them to every process it
+	// starts in a container; while the host's /proc has this process in it.
+	if err := setUlimits(req.Security.Ulimits); err != nil {
+		return nil, nil, err
+	}
+	if req.Security.OOMScoreAdj != nil {
+		if err := setOOMScoreAdj(*req.Security.OOMScoreAdj); err != nil {
+			return nil, nil, err
+		}
+	}
 	if err := unix.Unshare(unix.CLONE_FS); err != nil {
 		return nil, nil, fmt.Errorf("unshare CLONE_FS: %w", err)
 	}
@@ -438,7 +464,7 @@ func enterContainer(req *enterRequest) (cmd *exec.Cmd, console *os.File, err err
 		return nil, nil, fmt.Errorf("open the container's root: %w", err)
 	}
 	root := &rootfs{path: "/", fd: rootFd}
-	usr, err := root.resolveUser(req.User)
+	usr, err := root.resolveUser(req.User, req.Security.GroupAdd)
 	rootFd.Close()
 	if err != nil {
 		return nil, nil, err
@@ -456,20 +482,8 @@ func enterContainer(req *enterRequest) (cmd *exec.Cmd, console *os.File, err err
 		cwd = "/"
 	}
 
-	keep := maskOf(defaultCaps())
-	if err := dropBoundingSet(keep); err != nil {
-		return nil, nil, err
-	}
-	if err := switchUser(usr); err != nil {
-		return nil, nil, err
-	}
-	if usr.Uid != 0 {
-		keep = capMask{}
-	}
-	if err := setCaps(keep); err != nil {
-		return nil, nil, err
-	}
-	if err := noNewPrivs(); err != nil {
+	late, err := confine(&req.Security, usr)
+	if err != nil {
 		return nil, nil, err
 	}
 	// This thread's own working directory (CLONE_FS is unshared), which
@@ -495,6 +509,10 @@ func enterContainer(req *enterRequest) (cmd *exec.Cmd, console *os.File, err err
 	}
 	if pts != nil {
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = pts, pts, pts
+	}
+	// The filter is this thread's, and the fork made from it inherits it.
+	if err := late(); err != nil {
+		return nil, nil, err
 	}
 	if err := cmd.Start(); err != nil {
 		return nil, nil, err

@@ -82,7 +82,7 @@ echo err >&2; exit 7`
 	if f := strings.Fields(strings.SplitAfter(lines[0], "self=")[1]); len(f) == 0 || len(f[0]) > 3 {
 		t.Errorf("the command's PID is not in the container's namespace: %q", lines[0])
 	}
-	if len(lines) < 5 || lines[1] != "1" || lines[2] != "0 1 2 3 " || lines[3] != "CapEff:\t00000000a80425fb" || lines[4] != "NoNewPrivs:\t1" {
+	if len(lines) < 5 || lines[1] != "1" || lines[2] != "0 1 2 3 " || lines[3] != "CapEff:\t00000000a80425fb" || lines[4] != "NoNewPrivs:\t0" {
 		t.Errorf("mounts, caps, no_new_privs: %q", lines[1:])
 	}
 

@@ -98,7 +98,10 @@ func startContainer(req *initRequest) error {
 	if err != nil {
 		return err
 	}
-	if err := root.mountKernelFS(); err != nil {
+	if err := root.mountKernelFS(spec.Security.Privileged); err != nil {
+		return err
+	}
+	if err := root.makeDevices(&spec.Security); err != nil {
 		return err
 	}
 	if err := root.mountEtcFiles(spec, req.Dir); err != nil {
@@ -107,7 +110,7 @@ func startContainer(req *initRequest) error {
 	if err := root.mountSpec(spec.Mounts); err != nil {
 		return err
 	}
-	usr, err := root.resolveUser(spec.User)
+	usr, err := root.resolveUser(spec.User, spec.Security.GroupAdd)
 	if err != nil {
 		return err
 	}
@@ -123,8 +126,15 @@ func startContainer(req *initRequest) error {
 	if err := pivotRoot(root.path); err != nil {
 		return err
 	}
-	if err := maskPaths(); err != nil {
+	// Before /proc/sys turns read-only: the sysctls are the container's
+	// own (its network and IPC namespaces), set through its own /proc.
+	if err := setSysctls(spec.Security.Sysctls); err != nil {
 		return err
+	}
+	if !spec.Security.Privileged && !spec.Security.SystemPathsUnconfined {
+		if err := maskPaths(); err != nil {
+			return err
+		}
 	}
 	if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
 		return fmt.Errorf("set hostname %q: sethostname: %w", spec.Hostname, err)
@@ -135,21 +145,16 @@ func startContainer(req *initRequest) error {
 		}
 	}
 	env := processEnv(spec.Env, usr.Home)
-
-	keep := maskOf(defaultCaps())
-	if err := dropBoundingSet(keep); err != nil {
+	if err := setUlimits(spec.Security.Ulimits); err != nil {
 		return err
 	}
-	if err := switchUser(usr); err != nil {
-		return err
+	if spec.Security.OOMScoreAdj != nil {
+		if err := setOOMScoreAdj(*spec.Security.OOMScoreAdj); err != nil {
+			return err
+		}
 	}
-	if usr.Uid != 0 {
-		keep = capMask{}
-	}
-	if err := setCaps(keep); err != nil {
-		return err
-	}
-	if err := noNewPrivs(); err != nil {
+	late, err := confine(&spec.Security, usr)
+	if err != nil {
 		return err
 	}
 	// As the user: a directory the user may not enter fails here, as docker.
@@ -161,6 +166,9 @@ func startContainer(req *initRequest) error {
 		return err
 	}
 	if err := closeExecFrom(3); err != nil {
+		return err
+	}
+	if err := late(); err != nil {
 		return err
 	}
 	if err := unix.Exec(path, spec.Args, env); err != nil {

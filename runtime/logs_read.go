@@ -1,13 +1,16 @@
 package runtime
 
-// Reading a container's log: parsing CRI lines, tails, and following.
+// Reading a container's log (logs.go has its line format): across its
+// rotated files (logs_rotate.go), tails read backwards, and following.
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -15,82 +18,22 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// errBadLogLine: a line of the log file is not in the CRI format.
-var errBadLogLine = errors.New("malformed log line")
+// logTimeSlack is how far behind the time of a line the time of the file it
+// is in may be (the kernel stamps files from a clock that ticks).
+const logTimeSlack = time.Second
 
-// parseLogLine splits one log line (without its newline). text aliases line.
-func parseLogLine(line []byte) (t time.Time, stream string, partial bool, text []byte, err error) {
-	sp := bytes.IndexByte(line, ' ')
-	if sp < 0 {
-		return t, "", false, nil, errBadLogLine
-	}
-	t, ok := parseLogTime(line[:sp])
-	if !ok {
-		var perr error
-		if t, perr = time.Parse(time.RFC3339Nano, string(line[:sp])); perr != nil {
-			return t, "", false, nil, errBadLogLine
-		}
-	}
-	rest := line[sp+1:]
-	switch {
-	case bytes.HasPrefix(rest, []byte(Stdout+" ")):
-		stream = Stdout
-	case bytes.HasPrefix(rest, []byte(Stderr+" ")):
-		stream = Stderr
-	default:
-		return t, "", false, nil, errBadLogLine
-	}
-	rest = rest[len(stream)+1:]
-	if len(rest) < 2 || rest[1] != ' ' || (rest[0] != 'P' && rest[0] != 'F') {
-		return t, "", false, nil, errBadLogLine
-	}
-	return t, stream, rest[0] == 'P', rest[2:], nil
-}
-
-// parseLogTime parses logTimeLayout without allocating; ok is false for
-// any other form, which the caller then hands to time.Parse.
-func parseLogTime(b []byte) (time.Time, bool) {
-	if len(b) != len(logTimeLayout) || b[4] != '-' || b[7] != '-' || b[10] != 'T' ||
-		b[13] != ':' || b[16] != ':' || b[19] != '.' || b[29] != 'Z' {
-		return time.Time{}, false
-	}
-	num := func(b []byte) (int, bool) {
-		n := 0
-		for _, c := range b {
-			if c < '0' || c > '9' {
-				return 0, false
-			}
-			n = n*10 + int(c-'0')
-		}
-		return n, true
-	}
-	year, ok1 := num(b[0:4])
-	month, ok2 := num(b[5:7])
-	day, ok3 := num(b[8:10])
-	hour, ok4 := num(b[11:13])
-	min, ok5 := num(b[14:16])
-	sec, ok6 := num(b[17:19])
-	nsec, ok7 := num(b[20:29])
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7) {
-		return time.Time{}, false
-	}
-	return time.Date(year, time.Month(month), day, hour, min, sec, nsec, time.UTC), true
-}
-
-// streamIndex maps a stream name to 0 (stdout) or 1 (stderr).
-func streamIndex(stream string) int {
-	if stream == Stderr {
-		return 1
-	}
-	return 0
-}
-
-// logReader turns the bytes of a log file into entries, joining partial
-// chunks per stream. It reads from where the file offset is, keeps an
-// incomplete last line for the next read (the monitor may be writing it),
-// and reuses its buffers: a read of a large log allocates almost nothing.
+// logReader turns the bytes of a log into entries, joining partial chunks
+// per stream, across the files of the log in turn. It reads from where the
+// file offset is, keeps an incomplete last line for the next read (the
+// monitor may be writing it), and reuses its buffers: a read of a large
+// log allocates almost nothing.
 type logReader struct {
-	f     *os.File
+	f   *os.File // the file being read
+	seg *logSegment
+	src io.Reader // f, or zr over it
+	zr  *gzip.Reader
+	// next are the files to read after f, oldest first.
+	next  []*logSegment
 	buf   []byte
 	start int // buf[start:end] is read and not yet parsed
 	end   int
@@ -105,12 +48,76 @@ type logReader struct {
 	fn    func(LogEntry) error
 }
 
-func newLogReader(f *os.File, opts LogOptions, skip int, fn func(LogEntry) error) *logReader {
-	return &logReader{f: f, buf: make([]byte, 256*1024), skip: skip, since: opts.Since, fn: fn}
+func newLogReader(opts LogOptions, fn func(LogEntry) error) *logReader {
+	return &logReader{buf: make([]byte, 256*1024), since: opts.Since, fn: fn}
 }
 
-// readToEOF parses every complete line up to the current end of the file.
+// open makes s the file being read, from offset off of a plain file, and
+// closes the one read before. What is left of the previous file is a torn
+// last line of a crashed writer: it is dropped. Partial entries go on.
+func (lr *logReader) open(s *logSegment, off int64) error {
+	if lr.seg != nil && lr.seg != s {
+		lr.seg.close()
+	}
+	lr.seg, lr.f, lr.src = s, s.f, s.f
+	lr.start, lr.end = 0, 0
+	if !s.gz {
+		_, err := s.f.Seek(off, io.SeekStart)
+		return err
+	}
+	if _, err := s.f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	var err error
+	if lr.zr == nil {
+		lr.zr, err = gzip.NewReader(s.f)
+	} else {
+		err = lr.zr.Reset(s.f)
+	}
+	if err != nil {
+		// Not a gzip file after all: nothing of it can be read.
+		lr.src = eofReader{}
+		return nil
+	}
+	lr.src = lr.zr
+	return nil
+}
+
+// close closes the files the reader holds.
+func (lr *logReader) close() {
+	lr.seg.close()
+	lr.seg, lr.f, lr.src = nil, nil, nil
+	closeSegments(lr.next)
+	lr.next = nil
+}
+
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
+
+// readToEOF parses every complete line up to the current end of the file,
+// and of the files queued after it.
 func (lr *logReader) readToEOF() error {
+	for {
+		if err := lr.readFile(); err != nil {
+			return err
+		}
+		if len(lr.next) == 0 {
+			return nil
+		}
+		s := lr.next[0]
+		lr.next = lr.next[1:]
+		if err := lr.open(s, 0); err != nil {
+			return err
+		}
+	}
+}
+
+// readFile parses every complete line up to the current end of the file.
+func (lr *logReader) readFile() error {
+	if lr.src == nil {
+		return nil
+	}
 	for {
 		if lr.start > 0 && lr.start == lr.end {
 			lr.start, lr.end = 0, 0
@@ -125,12 +132,17 @@ func (lr *logReader) readToEOF() error {
 				lr.buf = append(lr.buf, make([]byte, len(lr.buf))...)
 			}
 		}
-		n, err := lr.f.Read(lr.buf[lr.end:])
+		n, err := lr.src.Read(lr.buf[lr.end:])
 		lr.end += n
 		if perr := lr.parse(); perr != nil {
 			return perr
 		}
 		if err == io.EOF || (err == nil && n == 0) {
+			return nil
+		}
+		if err != nil && lr.seg != nil && lr.seg.gz {
+			// A damaged compressed file (berth renames only whole ones
+			// into place): what came before the damage is all it has.
 			return nil
 		}
 		if err != nil {
@@ -203,10 +215,11 @@ func (lr *logReader) flush() error {
 // how many complete entries the forward read must drop first: the region may
 // have to start earlier than the n-th last entry to catch the first chunks
 // of a long line, and the entries of the other stream that end in between
-// are then dropped.
-func tailStart(f *os.File, size int64, n int) (off int64, skip int, err error) {
+// are then dropped. found is how many entries end in the region: fewer
+// than n when f holds fewer.
+func tailStart(f *os.File, size int64, n int) (off int64, skip, found int, err error) {
 	if n < 0 || size == 0 {
-		return 0, 0, nil
+		return 0, 0, 0, nil
 	}
 	const chunk = 64 * 1024
 	var (
@@ -235,7 +248,7 @@ func tailStart(f *os.File, size int64, n int) (off int64, skip int, err error) {
 		return nil
 	}
 	if err := readMore(); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	// An incomplete last line (being written) is not a line yet; the
 	// forward read starts no later than its first byte.
@@ -246,7 +259,7 @@ func tailStart(f *os.File, size int64, n int) (off int64, skip int, err error) {
 			break
 		}
 		if err := readMore(); err != nil {
-			return 0, 0, err
+			return 0, 0, 0, err
 		}
 	}
 	for hi > 0 {
@@ -257,7 +270,7 @@ func tailStart(f *os.File, size int64, n int) (off int64, skip int, err error) {
 		ls := bytes.LastIndexByte(data[:hi-1], '\n') + 1
 		if ls == 0 && pos > 0 {
 			if err := readMore(); err != nil {
-				return 0, 0, err
+				return 0, 0, 0, err
 			}
 			continue
 		}
@@ -295,81 +308,217 @@ func tailStart(f *os.File, size int64, n int) (off int64, skip int, err error) {
 			start, fAtLast = 0, fSeen
 		}
 	}
-	return start, fAtLast - count, nil
+	return start, fAtLast - count, count, nil
 }
 
 // readLogFile reads the log file at path from the start offset chosen by
 // opts.Tail; it returns the reader positioned at the end, for following.
 func readLogFile(path string, opts LogOptions, fn func(LogEntry) error) (*logReader, error) {
-	f, err := os.Open(path)
+	s, err := openSegment(path, false)
 	if err != nil {
 		return nil, err
 	}
-	lr, err := startLogReader(f, opts, fn)
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return lr, nil
+	return readSegments([]*logSegment{s}, opts, fn)
 }
 
-func startLogReader(f *os.File, opts LogOptions, fn func(LogEntry) error) (*logReader, error) {
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
+// readSegments reads the files of a log, oldest first, from where opts.Tail
+// says, and returns the reader positioned at the end of the last, for
+// following. The reader owns the files, closed by its close.
+func readSegments(segs []*logSegment, opts LogOptions, fn func(LogEntry) error) (_ *logReader, err error) {
+	lr := newLogReader(opts, fn)
+	lr.next = segs
+	defer func() {
+		if err != nil {
+			lr.close()
+		}
+	}()
+	if !opts.Since.IsZero() {
+		// A rotated file last written before --since holds no line to
+		// show: each line's time is taken before its write, and the
+		// file's time is the kernel's coarse clock, a tick behind.
+		for len(lr.next) > 1 && lr.next[0].mtime.Add(logTimeSlack).Before(opts.Since) {
+			lr.next[0].close()
+			lr.next = lr.next[1:]
+		}
 	}
-	off, skip := int64(0), 0
+	first, off := 0, int64(0)
 	if opts.Tail >= 0 {
-		if off, skip, err = tailStart(f, fi.Size(), opts.Tail); err != nil {
+		if first, off, lr.skip, err = lr.tailStart(opts.Tail); err != nil {
 			return nil, err
 		}
 	}
-	if _, err := f.Seek(off, io.SeekStart); err != nil {
+	closeSegments(lr.next[:first])
+	s := lr.next[first]
+	lr.next = lr.next[first+1:]
+	if err := lr.open(s, off); err != nil {
 		return nil, err
 	}
-	lr := newLogReader(f, opts, skip, fn)
 	if err := lr.readToEOF(); err != nil {
 		return nil, err
 	}
 	return lr, nil
 }
 
+// tailStart finds where to start reading the files queued in lr.next to get
+// their last n entries: the index of the first file to read, the offset in
+// it and how many entries to drop first. The current file is read
+// backwards; a rotated one that the tail reaches is counted whole (a
+// compressed one cannot be read backwards).
+func (lr *logReader) tailStart(n int) (first int, off int64, skip int, err error) {
+	need := n
+	for i := len(lr.next) - 1; i >= 0; i-- {
+		s := lr.next[i]
+		var found int
+		if s.gz {
+			if found, err = lr.countEntries(s); err != nil {
+				return 0, 0, 0, err
+			}
+			if found >= need {
+				return i, 0, found - need, nil
+			}
+		} else {
+			o, sk, f, err := tailStart(s.f, s.size, need)
+			if err != nil {
+				return 0, 0, 0, err
+			}
+			if f >= need {
+				return i, o, sk, nil
+			}
+			found = f
+		}
+		need -= found
+	}
+	return 0, 0, 0, nil
+}
+
+// countEntries counts the entries that end in the file s (its F lines).
+func (lr *logReader) countEntries(s *logSegment) (int, error) {
+	n := 0
+	c := &logReader{buf: lr.buf, zr: lr.zr, fn: func(LogEntry) error { n++; return nil }}
+	err := c.open(s, 0)
+	if err == nil {
+		err = c.readFile()
+	}
+	lr.buf, lr.zr = c.buf, c.zr
+	return n, err
+}
+
+// follow reads what was written since the last read, across rotations:
+// the current file to its end; once the monitor has moved on to a new
+// file, the old one to its end (every write to it came before the rename),
+// then each file after it. path is the log, maxFiles its limit.
+func (lr *logReader) follow(path string, maxFiles int) error {
+	for {
+		if err := lr.readToEOF(); err != nil {
+			return err
+		}
+		if lr.seg == nil {
+			return nil
+		}
+		fi, err := os.Stat(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // removed with its container
+		}
+		if err != nil {
+			return err
+		}
+		curFI, err := lr.f.Stat()
+		if err != nil {
+			return err
+		}
+		if os.SameFile(fi, curFI) {
+			return nil
+		}
+		if err := lr.readFile(); err != nil {
+			return err
+		}
+		// The file read so far has its whole text now: its identity is
+		// what its compressed copy carries. (A listing made during
+		// rotations may end on a file already compressed: it has its
+		// identity from its header.)
+		if !lr.seg.gz {
+			if lr.seg.id, err = fileIdentity(lr.f, curFI); err != nil {
+				return err
+			}
+		}
+		segs, err := openLogSegments(path, maxFiles)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		// The files after the one read; all of them when it is gone (the
+		// follower fell behind by more than max-file rotations, or there
+		// is a single file).
+		after := 0
+		for i, s := range segs {
+			if sameSegment(s, lr.seg) {
+				after = i + 1
+			}
+		}
+		closeSegments(segs[:after])
+		segs = segs[after:]
+		if len(segs) == 0 {
+			return nil
+		}
+		if err := lr.open(segs[0], 0); err != nil {
+			closeSegments(segs[1:])
+			return err
+		}
+		lr.next = segs[1:]
+	}
+}
+
 // ReadLogs calls fn for each line of the output of container name, oldest
-// first. fn must copy LogEntry.Text to keep it: its buffer is reused. With
-// opts.Follow it keeps waiting for new lines until ctx is done or the
-// container no longer runs and its log is fully read; a container that is
-// only created ends the follow at once, as `docker logs -f` does. An error
-// of fn stops the read and is returned.
+// first, across the files of its rotated log. fn must copy LogEntry.Text
+// to keep it: its buffer is reused. With opts.Follow it keeps waiting for
+// new lines until ctx is done or the container no longer runs and its log
+// is fully read; a container that is only created ends the follow at once,
+// as `docker logs -f` does. An error of fn stops the read and is returned.
+// A container whose driver keeps no log (LogConfig.Readable) has no line:
+// the caller tells the user, as docker compose does.
 func (r *Runtime) ReadLogs(ctx context.Context, name string, opts LogOptions, fn func(LogEntry) error) error {
 	c, err := r.Get(name)
 	if err != nil {
 		return err
 	}
-	f, err := os.Open(c.LogPath())
-	if errors.Is(err, os.ErrNotExist) {
-		return nil // never started: no output yet
+	path, maxFiles := c.LogPath(), 1
+	if lim, err := c.Spec.Log.limits(); err == nil {
+		maxFiles = lim.maxFiles
 	}
-	if err != nil {
-		return fmt.Errorf("container %q: logs: %w", name, err)
-	}
-	defer f.Close()
-	if !opts.Follow {
-		if opts.Tail == 0 {
-			return nil
+	var segs []*logSegment
+	if c.Spec.Log.Readable() {
+		segs, err = openLogSegments(path, maxFiles)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil // never started: no output yet
 		}
-		lr, err := startLogReader(f, opts, fn)
 		if err != nil {
 			return fmt.Errorf("container %q: logs: %w", name, err)
 		}
+	}
+	if !opts.Follow {
+		if opts.Tail == 0 || len(segs) == 0 {
+			closeSegments(segs)
+			return nil
+		}
+		lr, err := readSegments(segs, opts, fn)
+		if err != nil {
+			return fmt.Errorf("container %q: logs: %w", name, err)
+		}
+		defer lr.close()
 		return lr.flush()
 	}
 	w := newDirWatch(c.Dir)
 	defer w.close()
 	defer context.AfterFunc(ctx, w.interrupt)()
-	lr, err := startLogReader(f, opts, fn)
-	if err != nil {
+	var lr *logReader
+	if len(segs) == 0 {
+		lr = newLogReader(opts, fn) // none: nothing to read but the end
+	} else if lr, err = readSegments(segs, opts, fn); err != nil {
 		return fmt.Errorf("container %q: logs: %w", name, err)
 	}
+	defer lr.close()
 	for {
 		// Look at the state first: the monitor writes the last output
 		// before it records the exit, so a read after seeing the container
@@ -379,7 +528,7 @@ func (r *Runtime) ReadLogs(ctx context.Context, name string, opts LogOptions, fn
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return err
 		}
-		if err := lr.readToEOF(); err != nil {
+		if err := lr.follow(path, maxFiles); err != nil {
 			return fmt.Errorf("container %q: logs: %w", name, err)
 		}
 		if !running {

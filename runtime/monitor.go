@@ -59,6 +59,9 @@ type monitor struct {
 	roles Roles
 	log   *logWriter
 	ln    *net.UnixListener
+	// ports holds the published ports from start to finish, across
+	// restarts (ports_linux.go).
+	ports heldPorts
 
 	// The current run, owned by the main goroutine (the control handlers
 	// reach its process through proc, under mu).
@@ -159,16 +162,14 @@ func (m *monitor) start() (pid int, err error) {
 	if err != nil {
 		return 0, fmt.Errorf("monitor start time: %w", err)
 	}
-	logf, err := os.OpenFile(filepath.Join(m.dir, logFile), os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_CLOEXEC, 0o640)
-	if err != nil {
+	if m.log, err = openLog(m.dir, spec.Log); err != nil {
 		return 0, fmt.Errorf("open log: %w", err)
 	}
 	defer func() {
 		if err != nil {
-			logf.Close()
+			m.log.close()
 		}
 	}()
-	m.log = &logWriter{f: logf}
 	ln, err := listenControl(m.dir)
 	if err != nil {
 		return 0, err
@@ -177,6 +178,16 @@ func (m *monitor) start() (pid int, err error) {
 		if err != nil {
 			ln.Close()
 			os.Remove(filepath.Join(m.dir, monitorSock))
+		}
+	}()
+	// Bound once for the monitor's life, before the first run: a port is
+	// the container's across its restarts, and free once it exits for good.
+	if m.ports, err = holdPorts(spec.HoldPorts); err != nil {
+		return 0, err
+	}
+	defer func() {
+		if err != nil {
+			m.ports.release()
 		}
 	}()
 	// A start by the user begins the restart count again, as docker's.
@@ -203,7 +214,7 @@ func (m *monitor) launch() (pid int, err error) {
 		}
 		spec.NetNS = netns
 	}
-	cg, err := createCgroup(spec.Name, spec.Resources)
+	cg, err := createCgroup(spec.Name, spec.Resources, spec.Security)
 	if err != nil {
 		return 0, err
 	}
@@ -377,6 +388,9 @@ func (m *monitor) finish(ex runExit) {
 	// The socket goes before the exit is recorded, as the cgroup.
 	m.ln.Close()
 	os.Remove(filepath.Join(m.dir, monitorSock))
+	// So do the published ports: once the state says exited, a new start
+	// (a recreate) may bind them.
+	m.ports.release()
 
 	m.mu.Lock()
 	st := m.state

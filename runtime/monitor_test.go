@@ -304,7 +304,7 @@ func TestStartCancelledLeavesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.State.Status == Running || c.State.Status == Dead {
+	if c.State.Status == Running || c.State.Status == Dead || c.orphaned {
 		t.Errorf("status %s after a cancelled start", c.State.Status)
 	}
 	checkNoCgroup(t, spec.Name)
@@ -499,8 +499,10 @@ func TestMonitorKilledKillsOnlyItsContainer(t *testing.T) {
 	if err := syscall.Kill(a.State.MonitorPid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitStatus(t, r, a.Spec.Name, Dead)
-	// Pdeathsig took the container's process with its monitor.
+	// Pdeathsig took the container's process with its monitor: killed.
+	if c := waitStatus(t, r, a.Spec.Name, Exited); c.State.ExitCode != 137 {
+		t.Errorf("exit code %d, want 137", c.State.ExitCode)
+	}
 	waitFor(t, "the victim's process to die", func() bool {
 		return syscall.Kill(a.State.Pid, 0) != nil || procStateIs(a.State.Pid, 'Z')
 	})
@@ -542,7 +544,7 @@ func TestDeadContainerStartsAgain(t *testing.T) {
 	if err := syscall.Kill(c.State.MonitorPid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitStatus(t, r, spec.Name, Dead)
+	waitStatus(t, r, spec.Name, Exited)
 	if err := r.Start(context.Background(), spec.Name); err != nil {
 		t.Fatal(err)
 	}

@@ -209,8 +209,9 @@ func (r *rootfs) bindFile(source, target string) error {
 }
 
 // mountKernelFS mounts /proc, /dev with its device nodes, /dev/pts, /dev/shm,
-// /dev/mqueue and /sys with docker's options.
-func (r *rootfs) mountKernelFS() error {
+// /dev/mqueue and /sys with docker's options: /sys is read-only unless the
+// container is privileged.
+func (r *rootfs) mountKernelFS(privileged bool) error {
 	const (
 		nosuid = unix.MS_NOSUID
 		nodev  = unix.MS_NODEV
@@ -239,11 +240,17 @@ func (r *rootfs) mountKernelFS() error {
 	if err := r.mountDir("mqueue", "/dev/mqueue", "mqueue", nosuid|nodev|noexec, ""); err != nil {
 		return err
 	}
-	return r.mountDir("sysfs", "/sys", "sysfs", nosuid|nodev|noexec|unix.MS_RDONLY, "")
+	sysFlags := uintptr(nosuid | nodev | noexec | unix.MS_RDONLY)
+	if privileged {
+		sysFlags &^= unix.MS_RDONLY
+	}
+	return r.mountDir("sysfs", "/sys", "sysfs", sysFlags, "")
 }
 
 // populateDev makes the device nodes and links of docker's /dev on the fresh
-// tmpfs. There is no /dev/console: containers get no terminal.
+// tmpfs. There is no /dev/console: containers get no terminal; nor
+// /dev/core, which docker has not either. The spec's devices come after
+// (makeDevices).
 func (r *rootfs) populateDev() error {
 	dev, err := pathrs.OpenatInRoot(r.fd, "/dev")
 	if err != nil {
@@ -270,7 +277,7 @@ func (r *rootfs) populateDev() error {
 	}
 	for _, l := range [][2]string{
 		{"pts/ptmx", "ptmx"}, {"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"},
-		{"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"}, {"/proc/kcore", "core"},
+		{"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
 	} {
 		if err := unix.Symlinkat(l[0], dfd, l[1]); err != nil {
 			return fmt.Errorf("create /dev/%s: symlink: %w", l[1], err)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,11 +45,15 @@ func New(dir string) (*Runtime, error) {
 }
 
 // Container is a snapshot of one container: its spec, its recorded state
-// (with Dead derived when the monitor is gone) and its directory.
+// (as Get derives it) and its directory.
 type Container struct {
 	Spec  Spec
 	State State
 	Dir   string
+	// orphaned: the state file says a monitor supervises the container,
+	// but that monitor is gone; State shows the exit that followed, which
+	// reapDead records.
+	orphaned bool
 }
 
 // LogPath is the container's log file (one line per output line, CRI format).
@@ -145,6 +150,9 @@ func (r *Runtime) Create(ctx context.Context, spec Spec) (_ *Container, err erro
 	if err := validName(spec.Name); err != nil {
 		return nil, fmt.Errorf("create container: %w", err)
 	}
+	if err := spec.Security.Validate(spec.HostNetwork); err != nil {
+		return nil, fmt.Errorf("create container %q: %w", spec.Name, err)
+	}
 	if spec.ID == "" {
 		spec.ID = newID()
 	}
@@ -169,6 +177,9 @@ func (r *Runtime) Create(ctx context.Context, spec Spec) (_ *Container, err erro
 	if err := writeJSONAtomic(filepath.Join(tmp, configFile), spec); err != nil {
 		return nil, fmt.Errorf("create container %q: write config: %w", spec.Name, err)
 	}
+	if err := writeJSONAtomic(filepath.Join(tmp, labelsFile), spec.Labels); err != nil {
+		return nil, fmt.Errorf("create container %q: write labels: %w", spec.Name, err)
+	}
 	if err := writeState(tmp, st); err != nil {
 		return nil, fmt.Errorf("create container %q: write state: %w", spec.Name, err)
 	}
@@ -186,33 +197,99 @@ func (r *Runtime) Create(ctx context.Context, spec Spec) (_ *Container, err erro
 }
 
 // Get reads one container. ErrNotFound if there is none of that name.
+//
+// A container whose records cannot be read (state.json or config.json
+// corrupt or missing) is returned all the same, Dead, with State.Error
+// saying why ("state.json: unexpected end of JSON input"): its name comes
+// from its directory and, when config.json is lost, its labels from
+// labels.json, so that one bad file neither hides it from its project nor
+// breaks every command that lists containers, and it can be removed.
+//
+// A container recorded as alive whose monitor is gone (killed, or the host
+// rebooted) is returned as it ended, exited (see exitedWithMonitor). Get
+// writes nothing: the next Start, Stop, Kill or Delete records that exit
+// (reapDead).
 func (r *Runtime) Get(name string) (*Container, error) {
 	if validName(name) != nil {
 		return nil, notFoundError{"container", name}
 	}
 	dir := filepath.Join(r.dir, name)
-	spec, err := readSpec(dir)
-	if errors.Is(err, os.ErrNotExist) {
+	if !isDir(dir) {
 		return nil, notFoundError{"container", name}
 	}
+	var faults []string
+	spec, err := readSpec(dir)
 	if err != nil {
-		return nil, fmt.Errorf("container %q: %w", name, err)
+		faults = append(faults, fileFault(configFile, err))
+		spec = Spec{Name: name, Labels: readLabels(dir)}
+	} else if spec.Name != name {
+		// Every caller acts on a container by c.Spec.Name: a config that
+		// names another container must not lead them there, and is not
+		// this container's.
+		faults = append(faults, fmt.Sprintf("%s: names container %q, not %q", configFile, spec.Name, name))
+		spec = Spec{Name: name, Labels: readLabels(dir)}
 	}
 	st, err := readState(dir)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
+		faults = append(faults, fileFault(stateFile, err))
+		st = State{CreatedAt: createdTime(dir)}
+	}
+	c := &Container{Spec: spec, State: st, Dir: dir}
+	if len(faults) > 0 {
+		// Delete renames a container's directory away before it empties
+		// it: a file found missing may be that.
+		if !isDir(dir) {
 			return nil, notFoundError{"container", name}
 		}
-		return nil, fmt.Errorf("container %q: %w", name, err)
+		c.State.Status = Dead
+		c.State.Error = strings.Join(faults, "; ")
+		return c, nil
 	}
 	if st.Status.Alive() && !processAlive(st.MonitorPid, st.MonitorStart) {
-		st.Status = Dead
+		c.State = exitedWithMonitor(st)
+		c.orphaned = true
 	}
-	return &Container{Spec: spec, State: st, Dir: dir}, nil
+	return c, nil
+}
+
+// isDir reports whether path is a directory (not a link to one).
+func isDir(path string) bool {
+	fi, err := os.Lstat(path)
+	return err == nil && fi.IsDir()
+}
+
+// createdTime is when the container in dir was created, as well as its
+// files tell without its state: config.json is written once, by Create.
+func createdTime(dir string) time.Time {
+	for _, p := range []string{filepath.Join(dir, configFile), filepath.Join(dir, labelsFile), dir} {
+		if fi, err := os.Stat(p); err == nil {
+			return fi.ModTime().UTC()
+		}
+	}
+	return time.Time{}
+}
+
+// exitedWithMonitor is the state of a container recorded as alive whose
+// monitor is gone. The monitor is the parent of the container's init and
+// started it with a parent-death signal SIGKILL (newInit), and the init is
+// PID 1 of its PID namespace, whose other processes the kernel kills with
+// it: the container was killed with its monitor, exit code 137, as docker
+// records a SIGKILL. A container waiting to restart had no process: its last
+// exit stands. (One frozen by pause on cgroup v1 dies only once thawed,
+// which reapDead does.)
+func exitedWithMonitor(st State) State {
+	if st.Status != Restarting {
+		st.ExitCode = 128 + int(syscall.SIGKILL)
+		st.Health = nil
+	}
+	st.Status = Exited
+	st.Pid, st.MonitorPid, st.MonitorStart = 0, 0, 0
+	return st
 }
 
 // List reads every container, sorted by name. Half-created directories left
-// by a killed process are removed, not listed.
+// by a killed process are removed, not listed. A container whose files are
+// broken is listed Dead (see Get): it fails neither List nor the others.
 func (r *Runtime) List() ([]*Container, error) {
 	if err := r.removeStale(); err != nil {
 		return nil, err
@@ -227,11 +304,8 @@ func (r *Runtime) List() ([]*Container, error) {
 			continue
 		}
 		c, err := r.Get(e.Name())
-		if errors.Is(err, ErrNotFound) {
-			continue // removed meanwhile
-		}
 		if err != nil {
-			return nil, err
+			continue // removed meanwhile, or not a container's name
 		}
 		out = append(out, c)
 	}
@@ -248,14 +322,17 @@ func (r *Runtime) Start(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	if c.orphaned {
+		if err := r.reapDead(ctx, c, syscall.SIGKILL); err != nil {
+			return err
+		}
+	}
 	switch c.State.Status {
 	case Running, Restarting, Paused:
 		// As docker: its monitor restarts it, or is about to.
 		return nil
 	case Dead:
-		if err := r.reapDead(ctx, c, syscall.SIGKILL); err != nil {
-			return err
-		}
+		return fmt.Errorf("start container %q: it is dead (%s): remove it", name, c.State.Error)
 	}
 	_, err = r.spawnMonitor(ctx, c)
 	return err
@@ -318,7 +395,7 @@ func (r *Runtime) spawnMonitor(ctx context.Context, c *Container) (int, error) {
 		// with it (Pdeathsig); clean what they leave.
 		cmd.Process.Kill()
 		cmd.Wait()
-		if c2, err := r.Get(c.Spec.Name); err == nil && c2.State.Status == Dead {
+		if c2, err := r.Get(c.Spec.Name); err == nil && c2.orphaned {
 			r.reapDead(context.Background(), c2, syscall.SIGKILL)
 		} else if cg, _ := loadCgroup(c.Spec.Name); cg != nil {
 			// Killed before it recorded the start.
@@ -349,13 +426,19 @@ func (r *Runtime) stop(ctx context.Context, name string, req controlRequest) err
 		if err != nil {
 			return err
 		}
+		if c.orphaned {
+			return r.reapDead(ctx, c, syscall.SIGKILL)
+		}
 		switch c.State.Status {
 		case Created, Exited:
 			return nil
-		case Dead:
-			return r.reapDead(ctx, c, syscall.SIGKILL)
 		}
 		reply, err := callControl(ctx, c.Dir, req)
+		if errors.Is(err, errNoMonitor) && c.State.Status == Dead {
+			// What a dead container runs is unknown; with no monitor to
+			// answer for it, nothing can be stopped.
+			return nil
+		}
 		if errors.Is(err, errNoMonitor) {
 			// The monitor is finishing (it closes its socket before it
 			// records the exit) or just died: look again.
@@ -408,13 +491,17 @@ func (r *Runtime) Kill(ctx context.Context, name string, sig syscall.Signal) err
 		if err != nil {
 			return err
 		}
+		if c.orphaned {
+			return r.reapDead(ctx, c, sig)
+		}
 		switch c.State.Status {
 		case Created, Exited:
 			return fmt.Errorf("kill container %q: %w", name, ErrNotRunning)
-		case Dead:
-			return r.reapDead(ctx, c, sig)
 		}
 		reply, err := callControl(ctx, c.Dir, controlRequest{Op: opKill, Signal: int(sig)})
+		if errors.Is(err, errNoMonitor) && c.State.Status == Dead {
+			return fmt.Errorf("kill container %q: %w", name, ErrNotRunning)
+		}
 		if errors.Is(err, errNoMonitor) {
 			if err := r.waitAgain(ctx, &silent); err != nil {
 				return fmt.Errorf("kill container %q: %w", name, err)
@@ -431,9 +518,10 @@ func (r *Runtime) Kill(ctx context.Context, name string, sig syscall.Signal) err
 	}
 }
 
-// reapDead handles a container whose monitor is gone: it sends sig to
-// every process left in its cgroup and, for SIGKILL, waits for them to go,
-// removes the cgroup and records the container as exited (137: killed).
+// reapDead handles a container whose monitor is gone (c.orphaned): it
+// sends sig to every process left in its cgroup and, for SIGKILL, waits for
+// them to go, removes the cgroup and records the exit Get derived (see
+// exitedWithMonitor).
 func (r *Runtime) reapDead(ctx context.Context, c *Container, sig syscall.Signal) error {
 	cg, err := loadCgroup(c.Spec.Name)
 	if err != nil {
@@ -460,14 +548,74 @@ func (r *Runtime) reapDead(ctx context.Context, c *Container, sig syscall.Signal
 	}
 	os.Remove(filepath.Join(c.Dir, monitorSock))
 	st := c.State
-	st.Status = Exited
-	st.ExitCode = 128 + int(syscall.SIGKILL)
-	st.Pid, st.MonitorPid, st.MonitorStart = 0, 0, 0
-	st.FinishedAt = time.Now().UTC()
+	if !st.FinishedAt.After(st.StartedAt) {
+		// Killed with its monitor, at a time nothing recorded: now is
+		// the first moment it is known.
+		st.FinishedAt = time.Now().UTC()
+	}
 	if err := writeState(c.Dir, st); err != nil {
 		return fmt.Errorf("container %q: record state: %w", c.Spec.Name, err)
 	}
 	return nil
+}
+
+// stopBroken stops a dead container (one whose records cannot be read)
+// through its monitor, if a monitor still answers on its control socket,
+// and waits for that monitor to exit. The monitor's PID comes from the
+// socket's peer credentials, since the state cannot say it.
+func (r *Runtime) stopBroken(ctx context.Context, c *Container) error {
+	pid, start, ok := socketPeer(c.Dir)
+	if !ok {
+		return nil
+	}
+	reply, err := callControl(ctx, c.Dir, controlRequest{Op: opStop, Signal: int(syscall.SIGKILL)})
+	if errors.Is(err, errNoMonitor) {
+		return nil
+	}
+	if err == nil {
+		err = reply.err()
+	}
+	if err != nil && !errors.Is(err, ErrNotRunning) {
+		return err
+	}
+	var since time.Time
+	for processAlive(pid, start) {
+		if err := r.waitAgain(ctx, &since); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// socketPeer is the PID and start time of the process that listens on the
+// control socket of the container in dir; ok false when none does.
+func socketPeer(dir string) (pid int, start uint64, ok bool) {
+	var conn *net.UnixConn
+	err := viaDirFD(dir, monitorSock, func(path string) error {
+		var err error
+		conn, err = net.DialUnix("unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
+		return err
+	})
+	if err != nil {
+		return 0, 0, false
+	}
+	defer conn.Close()
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return 0, 0, false
+	}
+	var cred *unix.Ucred
+	cerr := raw.Control(func(fd uintptr) {
+		cred, err = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	})
+	if cerr != nil || err != nil || cred.Pid <= 0 {
+		return 0, 0, false
+	}
+	start, err = procStartTime(int(cred.Pid))
+	if err != nil {
+		return 0, 0, false
+	}
+	return int(cred.Pid), start, true
 }
 
 // Delete kills the container if it still runs and removes its cgroup and
@@ -480,7 +628,14 @@ func (r *Runtime) Delete(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if c.State.Status.Alive() || c.State.Status == Dead {
+	switch {
+	case c.State.Status == Dead:
+		// Its records are broken: stop what a monitor may still run,
+		// then remove whatever is left, whatever the stop could do.
+		if err := r.stopBroken(ctx, c); err != nil && ctx.Err() != nil {
+			return fmt.Errorf("remove container %q: %w", name, err)
+		}
+	case c.State.Status.Alive() || c.orphaned:
 		if err := r.stop(ctx, name, controlRequest{Op: opStop, Signal: int(syscall.SIGKILL)}); err != nil && !errors.Is(err, ErrNotFound) {
 			return fmt.Errorf("remove container %q: %w", name, err)
 		}
@@ -495,11 +650,22 @@ func (r *Runtime) Delete(ctx context.Context, name string) error {
 			}
 		}
 	}
+	return r.removeRemains(ctx, c)
+}
+
+// removeRemains kills what is left of container c's processes, removes its
+// cgroup, and removes its directory under a temporary name, so that a
+// removal cut short never leaves half a container under its real name.
+func (r *Runtime) removeRemains(ctx context.Context, c *Container) error {
+	name := c.Spec.Name
 	cg, err := loadCgroup(name)
 	if err != nil {
 		return fmt.Errorf("remove container %q: %w", name, err)
 	}
 	if cg != nil {
+		// Frozen processes (a pause whose monitor died) take SIGKILL
+		// only once thawed.
+		cg.thaw()
 		if err := cg.killAll(ctx); err != nil {
 			return fmt.Errorf("remove container %q: %w", name, err)
 		}

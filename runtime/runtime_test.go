@@ -138,7 +138,7 @@ func TestStaleTemporariesRemoved(t *testing.T) {
 	}
 }
 
-func TestDeadDerived(t *testing.T) {
+func TestExitedDerivedWhenMonitorGone(t *testing.T) {
 	r, err := New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -148,23 +148,40 @@ func TestDeadDerived(t *testing.T) {
 		t.Fatalf("status %s, want running (its monitor is this process)", got.State.Status)
 	}
 	// Same PID, another start time: the monitor was replaced by a
-	// recycled PID.
+	// recycled PID. Its container died with it (Pdeathsig SIGKILL).
 	st := c.State
-	st.Status, st.MonitorPid = Running, os.Getpid()
+	st.Status, st.MonitorPid, st.Pid = Running, os.Getpid(), 12345
 	st.MonitorStart = 1
 	if err := writeState(c.Dir, st); err != nil {
 		t.Fatal(err)
 	}
 	got, err := r.Get("ghost")
-	if err != nil || got.State.Status != Dead {
-		t.Fatalf("Get = %+v, %v; want dead", got, err)
+	if err != nil || got.State.Status != Exited || got.State.ExitCode != 137 || got.State.Pid != 0 || !got.orphaned {
+		t.Fatalf("Get = %+v, %v; want exited (137)", got, err)
 	}
-	// Stopping a dead container records it exited (nothing left to kill:
-	// it has no cgroup).
+	// Get only derives it: the file still says running.
+	if rec, _ := readState(c.Dir); rec.Status != Running {
+		t.Errorf("Get wrote the state: %+v", rec)
+	}
+	// Stopping it records the exit (nothing left to kill: it has no
+	// cgroup).
 	if err := r.Stop(context.Background(), "ghost", -1); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := r.Get("ghost"); got.State.Status != Exited || got.State.ExitCode != 137 {
-		t.Errorf("after Stop: %+v", got.State)
+	rec, err := readState(c.Dir)
+	if err != nil || rec.Status != Exited || rec.ExitCode != 137 || rec.MonitorPid != 0 || rec.FinishedAt.IsZero() {
+		t.Errorf("recorded after Stop: %+v, %v", rec, err)
+	}
+	if got, _ := r.Get("ghost"); got.State.Status != Exited || got.State.ExitCode != 137 || got.orphaned {
+		t.Errorf("after Stop: %+v", got)
+	}
+
+	// One waiting to restart had no process: its last exit code stands.
+	c = fakeContainer(t, r, "looper", false)
+	if err := writeState(c.Dir, State{Status: Restarting, ExitCode: 3, MonitorPid: os.Getpid(), MonitorStart: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := r.Get("looper"); got.State.Status != Exited || got.State.ExitCode != 3 {
+		t.Errorf("restarting with its monitor gone: %+v", got.State)
 	}
 }

@@ -21,6 +21,10 @@ type Security struct {
 	// docker's default profile when it is empty.
 	SeccompUnconfined bool   `json:"seccompUnconfined,omitempty"`
 	SeccompProfile    []byte `json:"seccompProfile,omitempty"`
+	// SystemPathsUnconfined leaves /proc and /sys as the kernel shows them:
+	// no masked and no read-only paths (security_opt
+	// systempaths=unconfined).
+	SystemPathsUnconfined bool `json:"systemPathsUnconfined,omitempty"`
 	// Devices are host devices made in the container's /dev and allowed
 	// by its device cgroup (devices: /dev/x:/dev/y:rwm).
 	Devices []Device `json:"devices,omitempty"`

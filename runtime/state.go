@@ -18,10 +18,22 @@ const (
 	// Paused: the container's processes are frozen (cgroup freezer) by
 	// `pause`; `unpause` thaws them.
 	Paused Status = "paused"
-	// Dead: the state says running but the monitor is gone (killed, or the
-	// host rebooted). The container can be started again or removed.
+	// Dead: berth cannot read the container's records (its state.json or
+	// config.json is corrupt or missing; State.Error says which and why),
+	// so what it runs is unknown: it can only be removed, as docker's
+	// dead containers. A container whose monitor is gone is not dead but
+	// exited: see Runtime.Get.
 	Dead Status = "dead"
 )
+
+// valid reports whether s is one of the statuses above.
+func (s Status) valid() bool {
+	switch s {
+	case Created, Running, Restarting, Exited, Paused, Dead:
+		return true
+	}
+	return false
+}
 
 // Alive reports whether a monitor supervises the container's process:
 // running, paused, or waiting to restart it.

@@ -3,6 +3,7 @@ package runtime
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -61,9 +62,34 @@ func readJSON(path string, v any) error {
 }
 
 func readState(dir string) (State, error) {
+	path := filepath.Join(dir, stateFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return State{}, err
+	}
+	st, err := decodeState(data)
+	if err != nil {
+		return State{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return st, nil
+}
+
+// decodeState parses a state file. Beyond its JSON it checks what berth
+// relies on: a status it knows (one it does not would pass for not
+// running, and a container could be removed or started twice) and no
+// negative PID (kill(2) reads those as process groups).
+func decodeState(data []byte) (State, error) {
 	var st State
-	err := readJSON(filepath.Join(dir, stateFile), &st)
-	return st, err
+	if err := json.Unmarshal(data, &st); err != nil {
+		return State{}, err
+	}
+	if !st.Status.valid() {
+		return State{}, fmt.Errorf("unknown status %q", st.Status)
+	}
+	if st.Pid < 0 || st.MonitorPid < 0 {
+		return State{}, errors.New("negative pid")
+	}
+	return st, nil
 }
 
 func writeState(dir string, st State) error {
@@ -74,6 +100,35 @@ func readSpec(dir string) (Spec, error) {
 	var spec Spec
 	err := readJSON(filepath.Join(dir, configFile), &spec)
 	return spec, err
+}
+
+// labelsFile keeps a copy of the Spec's labels beside config.json, written
+// once by Create with it: the labels are how a container is found to
+// belong to a project, and a container whose config.json is lost must
+// still be found, shown and removed with its project.
+const labelsFile = "labels.json"
+
+// readLabels reads the copy of a container's labels; nil when it cannot.
+func readLabels(dir string) map[string]string {
+	var labels map[string]string
+	if readJSON(filepath.Join(dir, labelsFile), &labels) != nil {
+		return nil
+	}
+	return labels
+}
+
+// fileFault says why file of a container's directory cannot be used, as a
+// user reads it: "state.json: unexpected end of JSON input".
+func fileFault(file string, err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	} else if u := errors.Unwrap(err); u != nil {
+		// readJSON and readState name the file by its path: keep only
+		// the cause.
+		err = u
+	}
+	return file + ": " + err.Error()
 }
 
 // procStat returns the state letter (field 3) and the start time in clock

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -24,7 +25,10 @@ import (
 // It runs before pivot_root, after the volumes are mounted (a bind-mounted
 // /etc/passwd counts), while the root may still be written: the working
 // directory may have to be created even in a read-only root.
-func (r *rootfs) resolveUser(spec string) (*user.ExecUser, error) {
+//
+// groupAdd are more supplementary groups (group_add), by name in the image's
+// /etc/group or by number.
+func (r *rootfs) resolveUser(spec string, groupAdd []string) (*user.ExecUser, error) {
 	passwd, err := r.openFile("/etc/passwd")
 	if err != nil {
 		return nil, fmt.Errorf("read /etc/passwd: %w", err)
@@ -46,7 +50,25 @@ func (r *rootfs) resolveUser(spec string) (*user.ExecUser, error) {
 	}
 	// docker's message, as is: `unable to find user app: no matching
 	// entries in passwd file`.
-	return user.GetExecUser(spec, &user.ExecUser{Home: "/"}, pr, gr)
+	u, err := user.GetExecUser(spec, &user.ExecUser{Home: "/"}, pr, gr)
+	if err != nil || len(groupAdd) == 0 {
+		return u, err
+	}
+	if group != nil {
+		if _, err := group.Seek(0, io.SeekStart); err != nil {
+			return nil, fmt.Errorf("read /etc/group: %w", err)
+		}
+	}
+	gids, err := user.GetAdditionalGroups(groupAdd, gr)
+	if err != nil {
+		return nil, fmt.Errorf("group_add: %w", err)
+	}
+	for _, g := range gids {
+		if !slices.Contains(u.Sgids, g) {
+			u.Sgids = append(u.Sgids, g)
+		}
+	}
+	return u, nil
 }
 
 // makeCwd creates the working directory inside the root if it is missing,

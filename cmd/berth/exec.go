@@ -27,6 +27,7 @@ func (c *cli) execCommand() *cobra.Command {
 		index       int
 		detach      bool
 		interactive bool
+		privileged  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "exec [-T] [-e KEY=VAL] [-u USER] [-w DIR] SERVICE COMMAND [ARG...]",
@@ -64,7 +65,7 @@ func (c *cli) execCommand() *cobra.Command {
 					return fmt.Errorf("--env %q: want KEY=VALUE", kv)
 				}
 			}
-			opts := runtime.ExecOptions{Args: args[1:], Env: env, User: user, Cwd: dir}
+			opts := runtime.ExecOptions{Args: args[1:], Env: env, User: user, Cwd: dir, Privileged: privileged}
 			tty := !noTTY && !detach && term.IsTerminal(int(os.Stdin.Fd())) && term.IsTerminal(int(os.Stdout.Fd()))
 			var code int
 			switch {
@@ -97,6 +98,7 @@ func (c *cli) execCommand() *cobra.Command {
 	f.StringVarP(&dir, "workdir", "w", "", "working directory inside the container")
 	f.IntVar(&index, "index", 1, "index of the container when the service has several replicas")
 	f.BoolVarP(&detach, "detach", "d", false, "run the command in the background")
+	f.BoolVar(&privileged, "privileged", false, "give the command every capability (it keeps the container's seccomp filter and devices)")
 	f.BoolVarP(&interactive, "interactive", "i", true, "keep stdin open (always on, for docker compose compatibility)")
 	return cmd
 }

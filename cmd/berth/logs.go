@@ -39,7 +39,7 @@ func (c *cli) logsCommand() *cobra.Command {
 				return err
 			}
 			printer := newLogPrinter(c.stdout, cs, c.colors(c.stdout), !noPrefix, timestamps)
-			err = e.Logs(cmd.Context(), cs, project.LogOptions{Tail: n, Follow: follow, Since: from},
+			err = e.Logs(cmd.Context(), cs, project.LogOptions{Tail: n, Follow: follow, Since: from, WarnUnreadable: true},
 				func(ct *runtime.Container, le runtime.LogEntry) error { return printer.line(ct, le, follow) })
 			if ferr := printer.flush(); err == nil {
 				err = ferr

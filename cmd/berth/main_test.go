@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sync/atomic"
@@ -40,6 +41,13 @@ func TestScripts(t *testing.T) {
 	if err := os.WriteFile(saved, imagetest.DockerSaveTar(t, "saved/app:1.0", "sh", "-c", "echo from the saved image: FROM_IMAGE=$FROM_IMAGE"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// secprobe tries what docker's isolation forbids (security.txtar).
+	secprobe := filepath.Join(t.TempDir(), "secprobe")
+	build := exec.Command(goTool(t), "build", "-o", secprobe, "./testdata/secprobe")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build secprobe: %v\n%s", err, out)
+	}
 	var scripts atomic.Int32
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata",
@@ -49,6 +57,7 @@ func TestScripts(t *testing.T) {
 			env.Setenv("BERTH_ROOT", root)
 			env.Setenv("BUSYBOX_TAR", busybox)
 			env.Setenv("SAVED_TAR", saved)
+			env.Setenv("SECPROBE", secprobe)
 			env.Setenv("NO_COLOR", "1")
 			// Test interfaces are named bt-…, and each script picks its
 			// subnets from a /24 of its own in 10.213.128.0/17.

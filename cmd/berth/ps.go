@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -42,9 +43,17 @@ func (c *cli) psCommand() *cobra.Command {
 		Use:   "ps [SERVICE...]",
 		Short: "List containers",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, cs, err := c.containers(cmd, args, all)
+			_, cs, err := c.containers(cmd, args, true)
 			if err != nil {
 				return err
+			}
+			// Without -a, the containers that are up, and the dead
+			// ones: whether those run is unknown, and the user must
+			// hear of them.
+			if !all {
+				cs = slices.DeleteFunc(cs, func(ct *runtime.Container) bool {
+					return !ct.State.Status.Alive() && ct.State.Status != runtime.Dead
+				})
 			}
 			switch {
 			case quiet:
@@ -113,14 +122,19 @@ func newPsEntry(ct *runtime.Container) psEntry {
 }
 
 // statusText is the STATUS column: running, running (healthy), exited (N),
-// restarting (N), paused, created, dead.
+// restarting (N), paused, created, dead (why: "state.json: unexpected end
+// of JSON input").
 func statusText(ct *runtime.Container) string {
 	st := ct.State
 	switch st.Status {
 	case runtime.Restarting:
 		return fmt.Sprintf("restarting (%d)", st.ExitCode)
-	case runtime.Exited, runtime.Dead:
+	case runtime.Exited:
 		return fmt.Sprintf("%s (%d)", st.Status, st.ExitCode)
+	case runtime.Dead:
+		if st.Error != "" {
+			return fmt.Sprintf("%s (%s)", st.Status, st.Error)
+		}
 	case runtime.Running:
 		if h := health(ct); h != "" {
 			return "running (" + h + ")"

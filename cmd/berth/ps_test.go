@@ -21,6 +21,9 @@ func TestStatusText(t *testing.T) {
 		{"exited with a health record", probe, runtime.State{Status: runtime.Exited, ExitCode: 2, Health: &runtime.Health{Status: runtime.Unhealthy}}, "exited (2)", ""},
 		{"paused", probe, runtime.State{Status: runtime.Paused}, "paused", ""},
 		{"restarting", nil, runtime.State{Status: runtime.Restarting, ExitCode: 1}, "restarting (1)", ""},
+		{"killed", nil, runtime.State{Status: runtime.Exited, ExitCode: 137}, "exited (137)", ""},
+		{"dead says why", probe, runtime.State{Status: runtime.Dead, Error: "state.json: unexpected end of JSON input"}, "dead (state.json: unexpected end of JSON input)", ""},
+		{"dead", nil, runtime.State{Status: runtime.Dead}, "dead", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -82,5 +82,7 @@ func (c *cli) runCommand() *cobra.Command {
 	f.StringVar(&opts.Name, "name", "", "the container's name")
 	f.StringVar(&opts.Pull, "pull", "policy", `pull the image before running ("always"|"missing"|"never"|"policy": the service's pull_policy)`)
 	f.BoolVar(&opts.Build, "build", false, "build the image before starting the container")
+	f.StringArrayVar(&opts.CapAdd, "cap-add", nil, "add a Linux capability (NET_ADMIN, ALL…)")
+	f.StringArrayVar(&opts.CapDrop, "cap-drop", nil, "drop a Linux capability (NET_RAW, ALL…)")
 	return cmd
 }

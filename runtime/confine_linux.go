@@ -11,12 +11,11 @@ import (
 // late as possible: late, just before the exec, so that few syscalls of
 // berth's own run under the user's filter), the bounding set, the user,
 // the capabilities, no_new_privs.
-func confine(sec *Security, usr *user.ExecUser) (late func() error, err error) {
+//
+// filter is the container's seccomp filter (nil: none), read by the caller
+// while the host's files were in view (loadSeccomp).
+func confine(sec *Security, usr *user.ExecUser, filter *seccompProgram) (late func() error, err error) {
 	caps, err := sec.capabilities()
-	if err != nil {
-		return nil, err
-	}
-	filter, err := seccompFilter(sec, caps)
 	if err != nil {
 		return nil, err
 	}

@@ -80,6 +80,8 @@ type ExecOptions struct {
 // enterRequest is what `berth enter` reads on fd 3.
 type enterRequest struct {
 	Cgroups []string `json:"cgroups"`
+	// Dir is the container's directory on the host (its seccomp filter).
+	Dir string `json:"dir"`
 	// Security is the container's, with exec's own --privileged.
 	Security Security `json:"security,omitzero"`
 	Args     []string `json:"args"`
@@ -147,18 +149,19 @@ func (r *Runtime) Exec(name string, opts ExecOptions) (*ExecProcess, error) {
 	if err != nil || st.Status != Running || st.Pid != c.State.Pid || !processAlive(st.MonitorPid, st.MonitorStart) {
 		return nil, fmt.Errorf("container %s: %w", name, ErrNotRunning)
 	}
-	return startEnter(r.exe, c.Spec, pf, opts)
+	return startEnter(r.exe, c.Dir, c.Spec, pf, opts)
 }
 
 // startEnter starts the helper, a copy of the berth binary at exe, for the
-// container of spec, whose PID 1 is pidfd, and returns once the command has
-// started or failed to.
-func startEnter(exe string, spec Spec, pidfd *os.File, opts ExecOptions) (*ExecProcess, error) {
+// container of spec in dir, whose PID 1 is pidfd, and returns once the
+// command has started or failed to.
+func startEnter(exe, dir string, spec Spec, pidfd *os.File, opts ExecOptions) (*ExecProcess, error) {
 	if len(opts.Args) == 0 || opts.Args[0] == "" {
 		return nil, errors.New("exec: no command specified")
 	}
 	req := enterRequest{
 		Cgroups: cgroupPaths(spec.Name),
+		Dir:     dir,
 		Args:    opts.Args,
 		Env:     append(append([]string{}, spec.Env...), opts.Env...),
 		User:    spec.User,
@@ -437,6 +440,10 @@ func enterContainer(req *enterRequest) (cmd *exec.Cmd, console *os.File, err err
 			return nil, nil, fmt.Errorf("join the container's cgroup: %w", err)
 		}
 	}
+	filter, err := loadSeccomp(req.Dir, &req.Security)
+	if err != nil {
+		return nil, nil, err
+	}
 	// The container's limits, as runc gives them to every process it
 	// starts in a container; while the host's /proc has this process in it.
 	if err := setUlimits(req.Security.Ulimits); err != nil {
@@ -482,7 +489,7 @@ func enterContainer(req *enterRequest) (cmd *exec.Cmd, console *os.File, err err
 		cwd = "/"
 	}
 
-	late, err := confine(&req.Security, usr)
+	late, err := confine(&req.Security, usr, filter)
 	if err != nil {
 		return nil, nil, err
 	}

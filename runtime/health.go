@@ -141,7 +141,7 @@ func (p *prober) probe() (res HealthResult, ok bool) {
 		return res, true
 	}
 	defer r.Close()
-	proc, err := startEnter("/proc/self/exe", p.m.spec, p.pidfd, ExecOptions{Args: p.hc.Args, Stdout: w, Stderr: w})
+	proc, err := startEnter("/proc/self/exe", p.m.dir, p.m.spec, p.pidfd, ExecOptions{Args: p.hc.Args, Stdout: w, Stderr: w})
 	w.Close()
 	if err != nil {
 		res.ExitCode, res.Output = -1, err.Error()

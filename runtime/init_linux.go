@@ -78,6 +78,11 @@ func startContainer(req *initRequest) error {
 	if cwd == "" {
 		cwd = "/"
 	}
+	// Read now, while the host's files are in view.
+	filter, err := loadSeccomp(req.Dir, &spec.Security)
+	if err != nil {
+		return err
+	}
 
 	// First, the network namespace to join, if any: setns moves only this
 	// thread, which is locked and is the one that execs the process, and
@@ -153,7 +158,7 @@ func startContainer(req *initRequest) error {
 			return err
 		}
 	}
-	late, err := confine(&spec.Security, usr)
+	late, err := confine(&spec.Security, usr, filter)
 	if err != nil {
 		return err
 	}

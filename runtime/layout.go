@@ -6,6 +6,7 @@ package runtime
 // namespace, so they vanish with its last process.
 const (
 	configFile   = "config.json"   // the Spec, written once by Create
+	seccompFile  = "seccomp.bpf"   // the compiled seccomp filter, written once by Create
 	stateFile    = "state.json"    // the State, rewritten atomically
 	logFile      = "container.log" // stdout and stderr, one CRI-format line each
 	monitorSock  = "monitor.sock"  // the monitor's control socket

@@ -183,6 +183,9 @@ func (r *Runtime) Create(ctx context.Context, spec Spec) (_ *Container, err erro
 	if err := writeState(tmp, st); err != nil {
 		return nil, fmt.Errorf("create container %q: write state: %w", spec.Name, err)
 	}
+	if err := writeSeccomp(tmp, &spec.Security); err != nil {
+		return nil, fmt.Errorf("create container %q: %w", spec.Name, err)
+	}
 	if err := os.WriteFile(filepath.Join(tmp, logFile), nil, 0o640); err != nil {
 		return nil, fmt.Errorf("create container %q: create log: %w", spec.Name, err)
 	}

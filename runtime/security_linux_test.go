@@ -1,8 +1,10 @@
 package runtime
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -188,5 +190,43 @@ func TestExecPrivilegedAndContainerConfinement(t *testing.T) {
 	stdout, _, code = execOutput(t, r, spec.Name, ExecOptions{Args: []string{"sh", "-c", script}, Privileged: true})
 	if want := fmt.Sprintf("CapEff: %016x\nNoNewPrivs: 1\n64\n", ownBounding()); code != 0 || stdout != want {
 		t.Errorf("exec --privileged: exit %d, %q, want %q", code, stdout, want)
+	}
+}
+
+// TestSeccompCompiledAtCreate: Create compiles the container's filter once
+// into its directory, and the start and exec install those bytes (not a
+// compile of their own): a filter swapped in on disk is the one that bites.
+func TestSeccompCompiledAtCreate(t *testing.T) {
+	r := testRuntime(t)
+	spec := shSpec(t, "seccompfile", "mkdir /tmp/a 2>&1 || true; exec sleep 1000")
+	c, err := r.Create(t.Context(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(c.Dir, seccompFile)); err != nil {
+		t.Fatalf("no compiled filter: %v", err)
+	}
+	noMkdir := Security{SeccompProfile: []byte(`{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO"}]}`)}
+	if err := writeSeccomp(c.Dir, &noMkdir); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(t.Context(), spec.Name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Delete(context.Background(), spec.Name) })
+	waitLog(t, r, spec.Name, "stdout mkdir: can't create directory '/tmp/a': Operation not permitted")
+	stdout, _, _ := execOutput(t, r, spec.Name, ExecOptions{Args: []string{"sh", "-c", "mkdir /tmp/b || echo refused"}})
+	if stdout != "refused\n" {
+		t.Errorf("exec: %q, want the stored filter to refuse mkdir", stdout)
+	}
+	// Privileged and unconfined containers have none.
+	for _, sec := range []Security{{Privileged: true}, {SeccompUnconfined: true}} {
+		dir := t.TempDir()
+		if err := writeSeccomp(dir, &sec); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, seccompFile)); !os.IsNotExist(err) {
+			t.Errorf("%+v: a filter was written", sec)
+		}
 	}
 }

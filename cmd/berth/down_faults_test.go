@@ -396,13 +396,7 @@ networks:
 	// too.
 	t.Run("lease without container", func(t *testing.T) {
 		faultRun(t, dir, root, pools, "up", "-d", "--no-start", "web")
-		store, err := network.OpenStore(filepath.Join(root, "networks"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := store.Lease(nets[0], "killp-db-1", netip.Addr{}, []string{"db"}, "killp"); err != nil {
-			t.Fatal(err)
-		}
+		leaseOnly(t, root, nets[0], "killp-db-1", "db", "killp")
 		if _, err := net.InterfaceByName(bridges[0]); err != nil {
 			t.Fatalf("no bridge for %s: %v", nets[0], err)
 		}
@@ -415,13 +409,7 @@ networks:
 	// create): the network stays, until that project lets go of it.
 	t.Run("lease of a busy project", func(t *testing.T) {
 		faultRun(t, dir, root, pools, "up", "-d", "--no-start", "web")
-		store, err := network.OpenStore(filepath.Join(root, "networks"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := store.Lease(nets[0], "busy-app-1", netip.Addr{}, []string{"app"}, "busy"); err != nil {
-			t.Fatal(err)
-		}
+		store := leaseOnly(t, root, nets[0], "busy-app-1", "app", "busy")
 		lock, err := os.OpenFile(filepath.Join(root, "locks", "busy"), os.O_RDWR|os.O_CREATE, 0o600)
 		if err != nil {
 			t.Fatal(err)
@@ -441,4 +429,19 @@ networks:
 		faultRun(t, dir, root, pools, "down", "-t", "1")
 		checkDown(t, root, "killp", bridges, nets...)
 	})
+}
+
+// leaseOnly leases an address on netName for a container that does not
+// exist (what an up killed between the lease and the create leaves), and
+// returns the store.
+func leaseOnly(t *testing.T, root, netName, container, alias, project string) *network.Store {
+	t.Helper()
+	store, err := network.OpenStore(filepath.Join(root, "networks"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Lease(netName, container, netip.Addr{}, []string{alias}, project); err != nil {
+		t.Fatal(err)
+	}
+	return store
 }

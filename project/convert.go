@@ -116,10 +116,9 @@ func containerSpec(in specInput) (runtime.Spec, error) {
 	if spec.Log, err = logConfig(s); err != nil {
 		return runtime.Spec{}, err
 	}
-	if spec.Security, _, err = serviceSecurity(in.Project, s, detectLSM()); err != nil {
-		return runtime.Spec{}, err
-	}
-	if err := spec.Security.Validate(s.NetworkMode == "host"); err != nil {
+	// Up and Run checked the keys already (checkServices), the host's
+	// security modules included; the runtime's Create checks the spec again.
+	if spec.Security, _, err = serviceSecurity(in.Project, s, hostLSM{}); err != nil {
 		return runtime.Spec{}, err
 	}
 	mounts, err := containerMounts(s, in.Volumes, in.Anonymous)

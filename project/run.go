@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -44,7 +45,14 @@ func (e *Engine) Run(ctx context.Context, p *types.Project, opts RunOptions) (st
 	if !ok {
 		return "", fmt.Errorf("%w: %s", ErrNoSuchService, opts.Service)
 	}
-	if err := e.checkServices(p, []string{opts.Service}); err != nil {
+	// --cap-add and --cap-drop are checked with the service's own keys,
+	// before anything is pulled or made.
+	s.CapAdd = append(slices.Clone(s.CapAdd), opts.CapAdd...)
+	s.CapDrop = append(slices.Clone(s.CapDrop), opts.CapDrop...)
+	checked := *p
+	checked.Services = maps.Clone(p.Services)
+	checked.Services[opts.Service] = s
+	if err := e.checkServices(&checked, []string{opts.Service}); err != nil {
 		return "", err
 	}
 	if err := e.ensureImages(ctx, p, []string{opts.Service}, imageFlags{Pull: opts.Pull, Build: opts.Build}); err != nil {
@@ -96,8 +104,6 @@ func (e *Engine) Run(ctx context.Context, p *types.Project, opts RunOptions) (st
 			s.Environment[k] = v
 		}
 	}
-	s.CapAdd = append(slices.Clone(s.CapAdd), opts.CapAdd...)
-	s.CapDrop = append(slices.Clone(s.CapDrop), opts.CapDrop...)
 	if !opts.ServicePorts {
 		s.Ports = nil
 	}

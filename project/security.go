@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -163,18 +162,14 @@ func (e *Engine) checkServices(p *types.Project, names []string) error {
 	if len(names) == 0 {
 		names = sortedKeys(p.Services)
 	}
-	unsupported := Unsupported(p)
 	lsm := detectLSM()
 	for _, name := range names {
 		s, ok := p.Services[name]
 		if !ok {
 			continue
 		}
-		err := refuseUnsupportedSecurity(slices.DeleteFunc(slices.Clone(unsupported), func(k string) bool {
-			return !strings.HasPrefix(k, "services."+name+".")
-		}))
-		if err != nil {
-			return inFile(p, err)
+		if key := isolationKey(s); key != "" {
+			return inFile(p, serviceError(name, fmt.Errorf("%s: not supported by berth yet, and ignoring it would change what the container is isolated from", key)))
 		}
 		sec, warnings, err := serviceSecurity(p, s, lsm)
 		if err == nil {
@@ -191,4 +186,26 @@ func (e *Engine) checkServices(p *types.Project, names []string) error {
 		}
 	}
 	return nil
+}
+
+// isolationKey is the first key of s that decides what a container is shut
+// off from and that berth does not implement yet ("" when none is set):
+// ignoring one would give another container than the one asked for, so it
+// is an error, not a warning.
+func isolationKey(s types.ServiceConfig) string {
+	for _, k := range []struct {
+		name string
+		set  bool
+	}{
+		{"pid", s.Pid != ""}, {"ipc", s.Ipc != ""}, {"uts", s.Uts != ""},
+		{"cgroup", s.Cgroup != ""}, {"cgroup_parent", s.CgroupParent != ""},
+		{"isolation", s.Isolation != ""}, {"runtime", s.Runtime != ""},
+		{"storage_opt", len(s.StorageOpt) > 0}, {"credential_spec", s.CredentialSpec != nil},
+		{"oom_kill_disable", s.OomKillDisable},
+	} {
+		if k.set {
+			return k.name
+		}
+	}
+	return ""
 }

@@ -86,7 +86,7 @@ func (e *Engine) takeDown(ctx context.Context, c *runtime.Container, timeout *ti
 	// matters only if the removal fails too.
 	stopErr := e.stopContainer(ctx, c, timeout)
 	e.emit(Removing, containerObject(name), "")
-	if err := e.runtime.Discard(ctx, name); err != nil {
+	if err := e.runtime.Delete(ctx, name); err != nil {
 		e.emit(ErrorEvent, containerObject(name), err.Error())
 		td.fail(errors.Join(stopErr, fmt.Errorf("remove container %s: %w", name, err)))
 		return

@@ -3,7 +3,6 @@ package project
 import (
 	"encoding/json"
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 
@@ -301,28 +300,4 @@ func unsetJSON(v any) bool {
 		return len(v) == 0
 	}
 	return false
-}
-
-// isolationKeys are service keys that decide what a container is shut off
-// from: ignoring one would give a container other than the one asked for,
-// so one berth does not implement is an error, not a warning.
-var isolationKeys = []string{
-	"pid", "ipc", "uts", "cgroup", "cgroup_parent", "isolation", "runtime",
-	"storage_opt", "credential_spec", "oom_kill_disable",
-}
-
-// refuseUnsupportedSecurity returns an error for the first unsupported key
-// (as Unsupported shows them) that is an isolation key.
-func refuseUnsupportedSecurity(keys []string) error {
-	for _, k := range keys {
-		parts := strings.SplitN(k, ".", 4)
-		if len(parts) < 3 || parts[0] != "services" {
-			continue
-		}
-		field, _, _ := strings.Cut(parts[2], "[")
-		if slices.Contains(isolationKeys, field) {
-			return fmt.Errorf("service %q: %s: not supported by berth yet, and ignoring it would change what the container is isolated from", parts[1], strings.Join(parts[2:], "."))
-		}
-	}
-	return nil
 }

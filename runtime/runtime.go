@@ -419,10 +419,14 @@ func (r *Runtime) spawnMonitor(ctx context.Context, c *Container) (int, error) {
 // It calls the restart policy off: nothing restarts the container after.
 // Stopping a container that is not running is not an error.
 func (r *Runtime) Stop(ctx context.Context, name string, timeout time.Duration) error {
-	return r.stop(ctx, name, controlRequest{Op: opStop, Timeout: timeout})
+	return r.stop(ctx, name, controlRequest{Op: opStop, Timeout: timeout}, true)
 }
 
-func (r *Runtime) stop(ctx context.Context, name string, req controlRequest) error {
+// stop has the container's monitor carry out req and waits for its reply.
+// A container whose monitor is gone is reaped, its exit recorded, when
+// record is set; a removal has no use for the record, and on a full disk
+// could not write it.
+func (r *Runtime) stop(ctx context.Context, name string, req controlRequest, record bool) error {
 	var silent time.Time
 	for {
 		c, err := r.Get(name)
@@ -430,6 +434,9 @@ func (r *Runtime) stop(ctx context.Context, name string, req controlRequest) err
 			return err
 		}
 		if c.orphaned {
+			if !record {
+				return nil
+			}
 			return r.reapDead(ctx, c, syscall.SIGKILL)
 		}
 		switch c.State.Status {
@@ -622,7 +629,8 @@ func socketPeer(dir string) (pid int, start uint64, ok bool) {
 }
 
 // Delete kills the container if it still runs and removes its cgroup and
-// directory. A container that is already gone is success.
+// directory, writing nothing on the way (a teardown must finish on a full
+// disk). A container that is already gone is success.
 func (r *Runtime) Delete(ctx context.Context, name string) error {
 	c, err := r.Get(name)
 	if errors.Is(err, ErrNotFound) {
@@ -638,12 +646,16 @@ func (r *Runtime) Delete(ctx context.Context, name string) error {
 		if err := r.stopBroken(ctx, c); err != nil && ctx.Err() != nil {
 			return fmt.Errorf("remove container %q: %w", name, err)
 		}
-	case c.State.Status.Alive() || c.orphaned:
-		if err := r.stop(ctx, name, controlRequest{Op: opStop, Signal: int(syscall.SIGKILL)}); err != nil && !errors.Is(err, ErrNotFound) {
+	case c.State.Status.Alive():
+		// Nothing is written here: the directory goes next. A monitor
+		// that is gone (orphaned) left its processes to the cgroup,
+		// which removeRemains kills.
+		if err := r.stop(ctx, name, controlRequest{Op: opStop, Signal: int(syscall.SIGKILL)}, false); err != nil && !errors.Is(err, ErrNotFound) {
 			return fmt.Errorf("remove container %q: %w", name, err)
 		}
-		// The monitor has recorded the exit; let it finish (it has
-		// nothing left to do but exit) before its directory goes.
+		// The monitor has recorded the exit, or found no room to; let it
+		// finish (it has nothing left to do but exit) before its
+		// directory goes.
 		var since time.Time
 		for processAlive(c.State.MonitorPid, c.State.MonitorStart) {
 			if err := r.waitAgain(ctx, &since); errors.Is(err, errNoMonitor) {

@@ -2,11 +2,13 @@
 // process from docker's profiles, in pure Go: berth stays a static binary
 // (no cgo, no libseccomp).
 //
-// The container's init calls Filter with the profile of the container (nil
-// for docker's default) and its capabilities, then Install on the thread
-// that execs the container's process. ParseProfile and LoadProfile check a
-// profile in docker's JSON format when the project is loaded. Compile is
-// the compiler alone, for a runtime-spec profile.
+// When a container is created, berth calls Filter with its profile (nil
+// for docker's default) and its capabilities, and keeps the Program's
+// binary form (MarshalBinary) beside the container; the init, and every
+// process that enters the container, reads it back and calls Install on
+// the thread that execs. ParseProfile and LoadProfile check a profile in
+// docker's JSON format. Compile is the compiler alone, for a runtime-spec
+// profile.
 //
 // The filter means what the same profile means under docker, that is under
 // runc, which builds the filter with libseccomp and patches it
